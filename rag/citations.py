@@ -1,0 +1,197 @@
+"""Turn the model's raw text into cited sentences.
+
+* ``split_sentences`` cuts an answer into sentences, keeping each sentence's ``[n]`` markers.
+* ``parse_markers`` reads markers in their common shapes: ``[2]``, ``[1, 3]``, ``[1][3]``, ``[Passage 2]``.
+* ``attach_citations`` validates marker numbers against the passages given to the model
+  (markers that point at no passage are removed), gives an uncited sentence the passage
+  that best supports it (or leaves it flagged), and renumbers the cited passages 1..m in
+  order of first use.
+* ``is_refusal`` recognises "the documents don't say" in its many phrasings.
+
+Nothing here raises on odd model output: every function accepts any string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .retriever import tokenize
+
+_MARKER = re.compile(r"\[\s*(?:(?:passages?|sources?|p)\s*)?(\d{1,4}(?:\s*(?:,|;|and|&|-|–)\s*\d{1,4})*)\s*\]", re.IGNORECASE)
+_ABBREV = {"e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "approx", "fig", "inc", "ltd", "co", "u.k", "u.s"}
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
+
+_REFUSAL = re.compile(
+    r"(documents?|passages?|texts?|articles?|sources?|context|information provided)\s+(?:provided\s+)?"
+    r"(?:do(?:es)?\s*n[o']t|do(?:es)? not|did not|didn't|cannot|can't)\s+"
+    r"(?:say|state|mention|contain|provide|specify|include|answer|give|discuss|address|cover|tell)"
+    r"|\bnot (?:mentioned|stated|specified|provided|included|given|covered) in the (?:documents?|passages?|text|article)"
+    r"|\bno (?:information|mention|details?) (?:about|on|of|regarding|is given|in the)"
+    r"|\bI (?:can(?:no|')t|am unable to|'m unable to|do not|don't) (?:answer|help|assist|provide|comply|write)"
+    r"|\bI'?m sorry\b|\bas an ai\b",
+    re.IGNORECASE,
+)
+
+
+def parse_markers(text: str) -> list[int]:
+    """All passage numbers in ``text``'s markers, in order (ranges like ``[1-3]`` expanded)."""
+    out: list[int] = []
+    for m in _MARKER.finditer(text):
+        body = m.group(1)
+        for part in re.split(r"\s*(?:,|;|and|&)\s*", body):
+            rng = re.split(r"\s*[-–]\s*", part)
+            try:
+                if len(rng) == 2:
+                    a, b = int(rng[0]), int(rng[1])
+                    if 0 <= b - a <= 10:
+                        out.extend(range(a, b + 1))
+                    continue
+                out.append(int(part))
+            except ValueError:
+                continue
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without markers, with the space before punctuation tidied."""
+    t = _MARKER.sub("", text)
+    t = re.sub(r"\s+([.,;:!?])", r"\1", t)
+    return re.sub(r"\s{2,}", " ", t).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an answer into sentences; markers after a full stop stay with their sentence."""
+    text = text.strip()
+    if not text:
+        return []
+    out: list[str] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in ".!?" or ch == "\n":
+            j = i + 1
+            while j < n and text[j] in ".!?\"'”’)":
+                j += 1
+            # Markers may follow the punctuation: "... risk. [3] Next".
+            while True:
+                m = re.match(r"\s*(\[[^\]\n]{1,40}\])", text[j:])
+                if m and _MARKER.fullmatch(m.group(1)):
+                    j += m.end()
+                else:
+                    break
+            if ch == "\n" or j >= n or text[j].isspace():
+                word = re.findall(r"[\w.]+$", text[start : i])
+                prev = word[0].lower().rstrip(".") if word else ""
+                nxt = text[j:].lstrip()[:1]
+                is_abbrev = ch == "." and (prev in _ABBREV or (len(prev) == 1 and prev.isalpha()))
+                is_decimal = ch == "." and i + 1 < n and text[i + 1].isdigit()
+                if ch == "\n" or not (is_abbrev or is_decimal) and (not nxt or not nxt.islower()):
+                    piece = text[start:j].strip()
+                    if piece:
+                        out.append(piece)
+                    start = j
+                    i = j
+                    continue
+        i += 1
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+def is_refusal(text: str) -> bool:
+    """True when ``text`` says the documents don't answer (or declines the request)."""
+    return bool(_REFUSAL.search(text))
+
+
+def content_overlap(sentence: str, passage: str) -> float:
+    """Share of the sentence's content words (light-stemmed) that appear in ``passage`` (0..1)."""
+    s = set(tokenize(sentence))
+    if not s:
+        return 0.0
+    p = set(tokenize(passage))
+    return len(s & p) / len(s)
+
+
+def numbers_in(text: str) -> set[str]:
+    return {m.group(0).rstrip("%").replace(",", "") for m in _NUMBER.finditer(text)}
+
+
+def unsupported_numbers(sentence: str, passages: Sequence[str]) -> set[str]:
+    """Numbers in ``sentence`` that none of ``passages`` contains (a sign of invented figures)."""
+    have: set[str] = set()
+    for p in passages:
+        have |= numbers_in(p)
+    return {x for x in numbers_in(sentence) if x not in have}
+
+
+@dataclass(frozen=True)
+class CitedSentence:
+    """A sentence with the prompt passage numbers (1-based) it cites."""
+
+    text: str
+    cites: tuple[int, ...]
+    inferred: bool = False
+    refusal: bool = False
+
+
+def attach_citations(raw: str, passages: Sequence[str], *, min_overlap: float = 0.5) -> list[CitedSentence]:
+    """Parse ``raw`` into sentences with valid citations into ``passages`` (numbered from 1).
+
+    Markers outside 1..len(passages) are dropped. A sentence left without a marker gets
+    the passage with the highest content-word overlap when that overlap reaches
+    ``min_overlap`` (default 0.5), marked ``inferred``; otherwise it stays uncited.
+    """
+    out: list[CitedSentence] = []
+    for sent in split_sentences(raw):
+        cites = []
+        for n in parse_markers(sent):
+            if 1 <= n <= len(passages) and n not in cites:
+                cites.append(n)
+        clean = strip_markers(sent)
+        if not clean or not re.search(r"\w", clean):
+            # A bare marker line ("[2]") belongs to the previous sentence.
+            if out and cites:
+                prev = out[-1]
+                merged = tuple(dict.fromkeys(prev.cites + tuple(cites)))
+                out[-1] = CitedSentence(prev.text, merged, prev.inferred and not cites, prev.refusal)
+            continue
+        refusal = is_refusal(clean)
+        inferred = False
+        if not cites and not refusal and passages:
+            scores = [content_overlap(clean, p) for p in passages]
+            best = max(range(len(passages)), key=lambda i: scores[i])
+            if scores[best] >= min_overlap:
+                cites = [best + 1]
+                inferred = True
+        out.append(CitedSentence(clean, tuple(cites), inferred, refusal))
+    return out
+
+
+def renumber(sentences: Sequence[CitedSentence]) -> tuple[list[CitedSentence], list[int]]:
+    """Renumber citations 1..m by first use; returns the new sentences and, for each new
+    number, the old prompt number it stands for."""
+    order: list[int] = []
+    for s in sentences:
+        for c in s.cites:
+            if c not in order:
+                order.append(c)
+    new_of = {old: i + 1 for i, old in enumerate(order)}
+    return [CitedSentence(s.text, tuple(new_of[c] for c in s.cites), s.inferred, s.refusal) for s in sentences], order
+
+
+def render(sentences: Sequence[CitedSentence]) -> str:
+    """Answer text with each sentence's markers placed before its final punctuation."""
+    parts = []
+    for s in sentences:
+        marks = "".join(f"[{c}]" for c in s.cites)
+        text = s.text
+        if marks:
+            m = re.search(r"([.!?]+[\"'”’)]*)$", text)
+            text = f"{text[: m.start()]} {marks}{m.group(1)}" if m else f"{text} {marks}"
+        parts.append(text)
+    return " ".join(parts)

@@ -1,0 +1,141 @@
+"""All settings in one place.
+
+Every field has a documented default and can be overridden from the environment
+(``RAG_<FIELD>`` in upper case, e.g. ``RAG_TOP_K=6``) or, for the CLI, from flags.
+``Settings.from_env()`` reads the environment; ``settings.replace(**changes)``
+returns a modified copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# The project root (the folder holding ``rag/``, ``index/``, ``ui/``).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Sources of the default corpus shipped with the project.
+DEFAULT_SOURCES_DIR = PROJECT_ROOT / "index" / "sources"
+#: Where the default corpus's index is built.
+DEFAULT_INDEX_DIR = PROJECT_ROOT / "index" / "default"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "policy-rag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of the whole pipeline.
+
+    Attributes:
+        index_dir: Folder of the index (default: ``index/default`` in the project).
+        data_dir: Folder for the app's own data, e.g. uploads (default: ``~/.cache/policy-rag/data``).
+        cache_dir: Folder for assembled model files (default: ``~/.cache/policy-rag``).
+        embedder: Name of the packaged embedder (default ``all-MiniLM-L6-v2``).
+        chunk_tokens: Maximum chunk size in embedder word pieces (default 160; the embedder reads 256).
+        chunk_overlap: Overlap between neighbouring chunks in word pieces (default 32).
+        embed_batch_size: Embedding batch size (default 32).
+        top_k: Passages given to the model when the corpus does not fit the prompt (default 4).
+        dense_candidates: Candidates taken from each retriever before fusion (default 30).
+        rrf_k: The constant of reciprocal-rank fusion (default 60).
+        min_dense_score: Relevance floor: the best passage's cosine similarity must reach it (default 0.30).
+        min_bm25_score: A BM25 score that also counts as relevant evidence on its own (default 6.0).
+        whole_corpus_tokens: When every chunk fits in this many prompt tokens, the whole corpus is
+            put in a fixed prompt prefix that stays in the model's KV cache (default 1600; 0 disables).
+        model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
+        backend: ``llama-cpp`` (default), ``transformers`` or ``openai``.
+        openai_base_url: Base URL of an OpenAI-compatible server, for ``backend=openai``.
+        openai_model: Model name sent to that server.
+        n_ctx: Context length of the local model (default 4096).
+        n_threads: CPU threads for the local model (default: the number of cores).
+        max_new_tokens: Maximum tokens of an answer (default 160).
+        judge: How answer sentences are checked: ``llm`` (the claim-support judge; default),
+            ``lexical`` (fast word/number overlap only) or ``off``.
+        strict: Drop sentences the judge does not support (default False: keep and flag them).
+        max_question_chars: Longer questions are refused with a message (default 2000).
+        max_upload_mb: Largest file accepted for indexing, in MB (default 20).
+    """
+
+    index_dir: Path = DEFAULT_INDEX_DIR
+    data_dir: Path = field(default_factory=lambda: _default_cache_dir() / "data")
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    embedder: str = "all-MiniLM-L6-v2"
+    chunk_tokens: int = 160
+    chunk_overlap: int = 32
+    embed_batch_size: int = 32
+    top_k: int = 4
+    dense_candidates: int = 30
+    rrf_k: int = 60
+    min_dense_score: float = 0.30
+    min_bm25_score: float = 6.0
+    whole_corpus_tokens: int = 1600
+    model: str = "qwen2.5-1.5b"
+    backend: str = "llama-cpp"
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = "default"
+    n_ctx: int = 4096
+    n_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    max_new_tokens: int = 160
+    judge: str = "llm"
+    strict: bool = False
+    max_question_chars: int = 2000
+    max_upload_mb: int = 20
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16 or self.chunk_tokens > 254:
+            raise ValueError("chunk_tokens must be between 16 and 254 word pieces")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_tokens")
+        if self.top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        if self.backend not in {"llama-cpp", "transformers", "openai"}:
+            raise ValueError(f"unknown backend {self.backend!r}: use llama-cpp, transformers or openai")
+        if self.judge not in {"llm", "lexical", "off"}:
+            raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
+
+    def replace(self, **changes: Any) -> "Settings":
+        """Return a copy with ``changes`` applied (``None`` values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        for key in ("index_dir", "data_dir", "cache_dir"):
+            if key in changes:
+                changes[key] = Path(changes[key])
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Build settings from ``RAG_*`` environment variables over the defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "str")
+            try:
+                if kind == "int":
+                    values[f.name] = int(raw)
+                elif kind == "float":
+                    values[f.name] = float(raw)
+                elif kind == "bool":
+                    values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+                elif kind == "Path":
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"RAG_{f.name.upper()}={raw!r} is not a valid {kind}") from exc
+        return cls(**values)
+
+
+def setup_offline() -> None:
+    """Forbid any model-hub download: a mistake then fails loudly instead of hanging."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

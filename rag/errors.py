@@ -1,0 +1,19 @@
+"""Errors the library raises on purpose; each message says what to do."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class of the errors shown to users as plain messages (no traceback)."""
+
+
+class LoadError(RagError):
+    """A file could not be read as a document (wrong type, empty, binary, corrupt...)."""
+
+
+class IndexFormatError(RagError):
+    """The index on disk is missing, corrupt, or was built with other settings."""
+
+
+class ModelError(RagError):
+    """A model file is missing, incomplete or fails its checksum."""

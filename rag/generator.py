@@ -1,0 +1,381 @@
+"""Generator backends: one interface, three engines.
+
+* ``LlamaCppBackend`` (default on CPU): a GGUF model through ``llama-cpp-python``.
+  The prompt head (system rules + passages) is tokenised separately from the tail,
+  so consecutive prompts that share the head reuse llama.cpp's KV cache and only
+  the tail is processed.
+* ``TransformersBackend``: any local Hugging Face model folder, or a GGUF file
+  loaded with ``gguf_file=`` (dequantised; meant for GPU machines).
+* ``OpenAIBackend``: an OpenAI-compatible HTTP server (vLLM, llama.cpp server,
+  Ollama) for when one machine is not enough.
+
+Every backend streams text pieces (greedy decoding by default) and returns the
+probability of "Yes" as the next token for the claim-support judge. One backend
+instance serves a whole process; a lock queues generation so that concurrent
+callers never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ModelError
+from .prompts import ChatPrompt
+
+log = logging.getLogger(__name__)
+
+_YES = ("Yes", " Yes", "yes", " yes", "YES")
+_NO = ("No", " No", "no", " no", "NO")
+
+
+@dataclass
+class GenerationStats:
+    """Filled in while a generation runs: token counts and timings in seconds."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+    wait_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What the pipeline needs from a language model."""
+
+    name: str
+
+    def stream(self, prompt: ChatPrompt, *, max_tokens: int, stats: GenerationStats | None = None) -> Iterator[str]:
+        """Yield the answer text piece by piece (greedy)."""
+        ...
+
+    def yes_probability(self, prompt: ChatPrompt) -> float:
+        """P(next token is Yes) / (P(Yes) + P(No)) after the prompt."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def chatml_head(prompt: ChatPrompt) -> str:
+    return f"<|im_start|>system\n{prompt.system}<|im_end|>\n<|im_start|>user\n{prompt.context}"
+
+
+def chatml_tail(prompt: ChatPrompt) -> str:
+    return f"{prompt.tail}<|im_end|>\n<|im_start|>assistant\n{prompt.answer_prefix}"
+
+
+class LlamaCppBackend:
+    """A GGUF chat model (ChatML template) run by llama.cpp on the CPU.
+
+    Args:
+        model_path: The GGUF file.
+        n_ctx: Context length in tokens (default 4096).
+        n_threads: CPU threads (default: all cores).
+        n_batch: Prompt tokens processed per batch (default 512).
+    """
+
+    def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None, n_batch: int = 512) -> None:
+        import os
+
+        from llama_cpp import Llama
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist")
+        self.name = path.stem
+        t0 = time.perf_counter()
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads or os.cpu_count() or 2,
+            n_batch=n_batch,
+            logits_all=False,
+            verbose=False,
+        )
+        self.load_s = time.perf_counter() - t0
+        self.n_ctx = n_ctx
+        self.lock = threading.Lock()
+        self._stop_ids = {self.llm.token_eos()}
+        for special in ("<|im_end|>", "<|endoftext|>"):
+            ids = self.llm.tokenize(special.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                self._stop_ids.add(ids[0])
+        self._yes_ids = self._single_token_ids(_YES)
+        self._no_ids = self._single_token_ids(_NO)
+        log.info("loaded %s in %.1fs", self.name, self.load_s)
+
+    def _single_token_ids(self, words: tuple[str, ...]) -> list[int]:
+        out = []
+        for w in words:
+            ids = self.llm.tokenize(w.encode(), add_bos=False, special=False)
+            if len(ids) == 1 and ids[0] not in out:
+                out.append(ids[0])
+        return out
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=False, special=special)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text, special=False))
+
+    def prompt_tokens(self, prompt: ChatPrompt) -> list[int]:
+        """Head and tail tokenised apart, so a shared head always yields the same tokens."""
+        tokens = self.tokenize(chatml_head(prompt)) + self.tokenize(chatml_tail(prompt))
+        if len(tokens) >= self.n_ctx - 8:
+            raise ModelError(f"the prompt has {len(tokens)} tokens, over the model's context of {self.n_ctx}")
+        return tokens
+
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        n = 0
+        for a, b in zip(self.llm._input_ids, tokens):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def stream(self, prompt: ChatPrompt, *, max_tokens: int = 160, stats: GenerationStats | None = None) -> Iterator[str]:
+        stats = stats if stats is not None else GenerationStats()
+        t_wait = time.perf_counter()
+        with self.lock:
+            t0 = time.perf_counter()
+            stats.wait_s = t0 - t_wait
+            tokens = self.prompt_tokens(prompt)
+            stats.prompt_tokens = len(tokens)
+            stats.cached_tokens = self._cached_prefix(tokens)
+            max_tokens = max(1, min(max_tokens, self.n_ctx - len(tokens) - 1))
+            pending = b""
+            n = 0
+            gen = self.llm.generate(tokens, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True)
+            try:
+                for tok in gen:
+                    if tok in self._stop_ids:
+                        break
+                    n += 1
+                    pending += self.llm.detokenize([tok])
+                    try:
+                        piece = pending.decode("utf-8")
+                        pending = b""
+                    except UnicodeDecodeError:
+                        if len(pending) > 8:
+                            piece = pending.decode("utf-8", errors="replace")
+                            pending = b""
+                        else:
+                            piece = ""
+                    if piece:
+                        if stats.first_token_s is None:
+                            stats.first_token_s = time.perf_counter() - t0
+                        yield piece
+                    if n >= max_tokens:
+                        break
+            finally:
+                gen.close()
+                stats.completion_tokens = n
+                stats.total_s = time.perf_counter() - t0
+            if pending:
+                yield pending.decode("utf-8", errors="replace")
+
+    def next_token_logits(self, tokens: list[int]) -> np.ndarray:
+        """Evaluate ``tokens`` (reusing the cached prefix) and return the next-token logits."""
+        import llama_cpp
+
+        llm = self.llm
+        prefix = self._cached_prefix(tokens)
+        if prefix >= len(tokens):
+            prefix = len(tokens) - 1  # replay one token to get fresh logits
+        llm.n_tokens = prefix
+        llm.eval(tokens[prefix:])
+        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
+
+    def yes_probability(self, prompt: ChatPrompt) -> float:
+        with self.lock:
+            logits = self.next_token_logits(self.prompt_tokens(prompt))
+        return yes_share(logits, self._yes_ids, self._no_ids)
+
+
+def yes_share(logits: np.ndarray, yes_ids: list[int], no_ids: list[int]) -> float:
+    """P(yes) / (P(yes) + P(no)) from raw next-token logits."""
+    ids = yes_ids + no_ids
+    if not yes_ids or not no_ids:
+        raise ModelError("the model's vocabulary has no single-token Yes/No")
+    sub = logits[ids].astype(np.float64)
+    sub -= sub.max()
+    p = np.exp(sub)
+    return float(p[: len(yes_ids)].sum() / p.sum())
+
+
+class TransformersBackend:
+    """A Hugging Face causal LM (a local folder, or a GGUF file via ``gguf_file=``); best on a GPU.
+
+    Args:
+        model: A local model folder, or a ``.gguf`` file (dequantised on load; needs the ``gguf`` package).
+        device: ``cuda``, ``cpu`` or None for automatic.
+    """
+
+    def __init__(self, model: str | Path, *, device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(model)
+        kwargs = {}
+        if path.suffix == ".gguf":
+            kwargs["gguf_file"] = path.name
+            folder = str(path.parent)
+        else:
+            folder = str(path)
+        if not Path(folder).exists():
+            raise ModelError(f"model {model} does not exist")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        self.model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).to(self.device).eval()
+        self.name = path.stem
+        self.lock = threading.Lock()
+        enc = lambda w: self.tokenizer.encode(w, add_special_tokens=False)  # noqa: E731
+        self._yes_ids = [i[0] for i in map(enc, _YES) if len(i) == 1]
+        self._no_ids = [i[0] for i in map(enc, _NO) if len(i) == 1]
+
+    def _render(self, prompt: ChatPrompt) -> str:
+        return chatml_head(prompt) + chatml_tail(prompt)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def stream(self, prompt: ChatPrompt, *, max_tokens: int = 160, stats: GenerationStats | None = None) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        stats = stats if stats is not None else GenerationStats()
+        with self.lock:
+            t0 = time.perf_counter()
+            inputs = self.tokenizer(self._render(prompt), return_tensors="pt", add_special_tokens=False).to(self.device)
+            stats.prompt_tokens = int(inputs["input_ids"].shape[1])
+            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            worker = threading.Thread(
+                target=self.model.generate,
+                kwargs=dict(**inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer),
+                daemon=True,
+            )
+            worker.start()
+            n = 0
+            for piece in streamer:
+                if piece:
+                    n += 1
+                    if stats.first_token_s is None:
+                        stats.first_token_s = time.perf_counter() - t0
+                    yield piece
+            worker.join()
+            stats.completion_tokens = n
+            stats.total_s = time.perf_counter() - t0
+
+    def yes_probability(self, prompt: ChatPrompt) -> float:
+        import torch
+
+        with self.lock, torch.no_grad():
+            inputs = self.tokenizer(self._render(prompt), return_tensors="pt", add_special_tokens=False).to(self.device)
+            logits = self.model(**inputs).logits[0, -1].float().cpu().numpy()
+        return yes_share(logits, self._yes_ids, self._no_ids)
+
+
+class OpenAIBackend:
+    """A chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    Args:
+        base_url: E.g. ``http://127.0.0.1:8000/v1`` (vLLM) or ``http://127.0.0.1:11434/v1`` (Ollama).
+        model: The model name the server knows.
+        api_key: Sent as a bearer token when given (default: none).
+        timeout: Seconds to wait for the server (default 120).
+    """
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = f"openai:{model}"
+        self.api_key = api_key
+        self.timeout = timeout
+        self.lock = threading.Lock()  # kept for interface parity; servers queue on their own
+
+    def _messages(self, prompt: ChatPrompt) -> list[dict[str, str]]:
+        msgs = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+        if prompt.answer_prefix:
+            msgs.append({"role": "assistant", "content": prompt.answer_prefix})
+        return msgs
+
+    def _post(self, payload: dict) -> urllib.request.Request:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return urllib.request.Request(
+            f"{self.base_url}/chat/completions", data=json.dumps(payload).encode(), headers=headers, method="POST"
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)  # the server tokenises; this estimate only sizes prompts
+
+    def stream(self, prompt: ChatPrompt, *, max_tokens: int = 160, stats: GenerationStats | None = None) -> Iterator[str]:
+        stats = stats if stats is not None else GenerationStats()
+        payload = {"model": self.model, "messages": self._messages(prompt), "max_tokens": max_tokens, "temperature": 0, "stream": True}
+        t0 = time.perf_counter()
+        try:
+            resp = urllib.request.urlopen(self._post(payload), timeout=self.timeout)
+        except (urllib.error.URLError, OSError) as exc:
+            raise ModelError(f"the model server at {self.base_url} did not answer ({exc})") from exc
+        n = 0
+        with resp:
+            for raw in resp:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
+                except (ValueError, KeyError, IndexError):
+                    continue
+                if delta:
+                    n += 1
+                    if stats.first_token_s is None:
+                        stats.first_token_s = time.perf_counter() - t0
+                    yield delta
+        stats.completion_tokens = n
+        stats.total_s = time.perf_counter() - t0
+
+    def yes_probability(self, prompt: ChatPrompt) -> float:
+        payload = {
+            "model": self.model,
+            "messages": self._messages(prompt),
+            "max_tokens": 1,
+            "temperature": 0,
+            "logprobs": True,
+            "top_logprobs": 10,
+        }
+        try:
+            with urllib.request.urlopen(self._post(payload), timeout=self.timeout) as resp:
+                body = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ModelError(f"the model server at {self.base_url} did not answer ({exc})") from exc
+        choice = body["choices"][0]
+        try:
+            tops = choice["logprobs"]["content"][0]["top_logprobs"]
+            yes = sum(math.exp(t["logprob"]) for t in tops if t["token"].strip().lower() == "yes")
+            no = sum(math.exp(t["logprob"]) for t in tops if t["token"].strip().lower() == "no")
+            if yes + no > 0:
+                return yes / (yes + no)
+        except (KeyError, IndexError, TypeError):
+            pass
+        text = (choice.get("message", {}).get("content") or "").strip().lower()
+        return 1.0 if text.startswith("yes") else 0.0

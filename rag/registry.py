@@ -1,0 +1,63 @@
+"""Process-wide model instances: each model is loaded once and shared by every caller."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .config import Settings, setup_offline
+from .embedder import Embedder
+from .generator import Backend
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_backends: dict[tuple, Backend] = {}
+_embedders: dict[tuple, Embedder] = {}
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The shared embedder named by ``settings.embedder``."""
+    key = (settings.embedder, settings.embed_batch_size)
+    with _lock:
+        if key not in _embedders:
+            _embedders[key] = Embedder(settings.embedder, batch_size=settings.embed_batch_size)
+        return _embedders[key]
+
+
+def get_backend(settings: Settings) -> Backend:
+    """The shared generator backend for ``settings`` (loaded on first use)."""
+    setup_offline()
+    if settings.backend == "openai":
+        key: tuple = ("openai", settings.openai_base_url, settings.openai_model)
+    else:
+        key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads)
+    with _lock:
+        backend = _backends.get(key)
+        if backend is None:
+            backend = _load_backend(settings)
+            _backends[key] = backend
+        return backend
+
+
+def _load_backend(settings: Settings) -> Backend:
+    import os
+
+    from .generator import LlamaCppBackend, OpenAIBackend, TransformersBackend
+    from .models import model_path
+
+    if settings.backend == "openai":
+        return OpenAIBackend(settings.openai_base_url, settings.openai_model, api_key=os.environ.get("RAG_OPENAI_API_KEY"))
+    if settings.backend == "transformers":
+        from pathlib import Path
+
+        target = settings.model if Path(settings.model).exists() else model_path(settings.model, settings.cache_dir)
+        return TransformersBackend(target)
+    path = model_path(settings.model, settings.cache_dir)
+    return LlamaCppBackend(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+
+
+def loaded_backends() -> int:
+    """How many backends this process has loaded (used by tests to prove sharing)."""
+    with _lock:
+        return len(_backends)

@@ -1,0 +1,184 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25), fused by reciprocal rank.
+
+Dense search finds paraphrases; BM25 finds rare exact words and numbers that a
+small embedder blurs ("12 missions"). Reciprocal-rank fusion combines the two
+rankings without calibrating their scores. A relevance floor on the best dense
+similarity (or a strong BM25 match) decides whether anything relevant was found.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .embedder import Embedder
+from .store import IndexStore
+from .types import Chunk, Passage
+
+log = logging.getLogger(__name__)
+
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves tell says say said
+    according does did""".split()
+)
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens without stop words, with a light plural/verb-ending stemmer."""
+    out = []
+    for w in _WORD.findall(text.lower().replace("’", "'")):
+        if w in _STOPWORDS or (len(w) == 1 and not w.isdigit()):
+            continue
+        out.append(stem(w))
+    return out
+
+
+def stem(w: str) -> str:
+    """A deliberately light stemmer: plurals and common verb endings."""
+    if w.isdigit() or len(w) <= 3:
+        return w
+    for suf, rep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            if suf == "s" and w.endswith(("ss", "us", "is")):
+                return w
+            return w[: len(w) - len(suf)] + rep
+    return w
+
+
+@dataclass
+class RetrievalResult:
+    """Passages in fused order, and whether anything passed the relevance floor."""
+
+    passages: list[Passage]
+    relevant: bool
+    best_dense: float = 0.0
+    best_bm25: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class BM25Index:
+    """BM25 over the chunks of a store (built in memory with ``bm25s``)."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        import bm25s
+
+        self.ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
+        corpus = [tokenize(f"{c.heading or ''} {c.text}") for c in chunks]
+        # bm25s needs at least one token per document.
+        corpus = [toks or ["\u2205"] for toks in corpus]
+        self.retriever = bm25s.BM25()
+        self.vocab: set[str] = set()
+        if chunks:
+            self.retriever.index(corpus, show_progress=False)
+            self.vocab = set(self.retriever.vocab_dict)
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        if not len(self.ids):
+            return []
+        toks = [t for t in tokenize(query) if t in self.vocab]
+        if not toks:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve([toks], k=k, show_progress=False)
+        return [(int(self.ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+
+class HybridRetriever:
+    """Find the passages of a store that answer a question.
+
+    Args:
+        store: The loaded index.
+        embedder: The embedder the index was built with.
+        candidates: Candidates taken from each retriever before fusion (default 30).
+        rrf_k: Reciprocal-rank-fusion constant (default 60).
+        min_dense_score: Relevance floor on the best cosine similarity (default 0.30).
+        min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        *,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        min_dense_score: float = 0.30,
+        min_bm25_score: float = 6.0,
+    ) -> None:
+        if candidates < 1:
+            raise ValueError("candidates must be at least 1")
+        if rrf_k < 1:
+            raise ValueError("rrf_k must be at least 1")
+        self.store = store
+        self.embedder = embedder
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.min_dense_score = min_dense_score
+        self.min_bm25_score = min_bm25_score
+        self._bm25: BM25Index | None = None
+        self._bm25_key: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def _bm25_index(self) -> BM25Index:
+        key = (self.store.generation, len(self.store.chunks))
+        with self._lock:
+            if self._bm25 is None or self._bm25_key != key:
+                self._bm25 = BM25Index([self.store.chunks[i] for i in sorted(self.store.chunks)])
+                self._bm25_key = key
+            return self._bm25
+
+    def _passage(self, chunk_id: int, fused: float, dense: float, bm25: float) -> Passage:
+        chunk = self.store.chunks[chunk_id]
+        doc = self.store.documents[chunk.doc_id]
+        return Passage(chunk=chunk, source=doc.source, title=doc.title, score=fused, dense_score=dense, bm25_score=bm25)
+
+    def run(self, question: str, k: int = 4) -> RetrievalResult:
+        """Top-``k`` passages for ``question``, fused from dense and BM25 rankings."""
+        import time
+
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        t0 = time.perf_counter()
+        if not self.store.chunks:
+            return RetrievalResult([], False)
+        qv = self.embedder.encode_query(question)
+        scores, ids = self.store.search(qv[None, :], self.candidates)
+        dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and int(i) in self.store.chunks]
+        t1 = time.perf_counter()
+        lexical = self._bm25_index().search(question, self.candidates)
+        t2 = time.perf_counter()
+
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, (cid, _) in enumerate(ranking):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        dense_of = dict(dense)
+        bm25_of = dict(lexical)
+        # Chunks found only by BM25 still get their true cosine similarity, for display and the floor.
+        missing = [cid for cid in fused if cid not in dense_of]
+        if missing:
+            vecs = np.vstack([self.store.index.reconstruct(int(c)) for c in missing])
+            for cid, s in zip(missing, vecs @ qv):
+                dense_of[cid] = float(s)
+        order = sorted(fused, key=lambda c: (-fused[c], -dense_of.get(c, 0.0)))[:k]
+        passages = [self._passage(c, fused[c], dense_of.get(c, 0.0), bm25_of.get(c, 0.0)) for c in order]
+        best_dense = max((s for _, s in dense), default=0.0)
+        best_bm25 = max((s for _, s in lexical), default=0.0)
+        relevant = best_dense >= self.min_dense_score or best_bm25 >= self.min_bm25_score
+        return RetrievalResult(
+            passages=passages,
+            relevant=relevant,
+            best_dense=best_dense,
+            best_bm25=best_bm25,
+            timings={"dense_s": t1 - t0, "bm25_s": t2 - t1},
+        )

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ARTICLE, WHITE_PAPER
+from rag.loaders import load_document
+
+
+def _check(doc_text, spans, chunker):
+    for s, e in spans:
+        assert 0 <= s < e <= len(doc_text)
+        piece = doc_text[s:e]
+        assert piece.strip() == piece or not piece.strip()
+        assert chunker.count_tokens(piece) + 2 <= chunker.config.max_tokens
+
+
+def test_chunk_offsets_round_trip_on_the_article(chunker):
+    doc = load_document(ARTICLE)
+    chunks = chunker.run(doc)
+    assert len(chunks) >= 4
+    for c in chunks:
+        assert doc.text[c.start : c.end] == c.text
+        assert c.doc_id == doc.doc_id
+
+
+def test_no_chunk_exceeds_the_embedder_limit_on_the_white_paper(chunker, embedder):
+    doc = load_document(WHITE_PAPER)
+    chunks = chunker.run(doc)
+    assert len(chunks) > 20
+    for c in chunks:
+        n = len(embedder.tokenizer(c.text)["input_ids"])  # with [CLS] and [SEP]
+        assert n <= embedder.max_tokens, (n, c.text[:80])
+        assert doc.text[c.start : c.end] == c.text
+
+
+def test_chunks_cover_the_whole_text_with_overlap(chunker):
+    doc = load_document(ARTICLE)
+    chunks = chunker.run(doc)
+    covered = set()
+    for c in chunks:
+        covered.update(range(c.start, c.end))
+    words = [i for i, ch in enumerate(doc.text) if not ch.isspace()]
+    assert all(i in covered for i in words)
+    assert any(b.start < a.end for a, b in zip(chunks, chunks[1:])), "neighbouring chunks should overlap"
+
+
+def test_a_giant_unbroken_token_run_is_cut_under_the_limit(chunker):
+    text = "x" * 5000 + " tail"
+    spans = chunker.split_text(text)
+    _check(text, spans, chunker)
+
+
+def test_chunks_record_their_nearest_heading(chunker, tmp_path):
+    p = tmp_path / "h.md"
+    p.write_text("# Intro\n\n" + "Intro words. " * 80 + "\n\n# Money\n\n" + "Money words. " * 80)
+    doc = load_document(p)
+    chunks = chunker.run(doc)
+    assert chunks[0].heading == "Intro"
+    assert chunks[-1].heading == "Money"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=3000))
+def test_offsets_round_trip_on_arbitrary_text(chunker, text):
+    spans = chunker.split_text(text)
+    _check(text, spans, chunker)
+    if text.strip():
+        assert spans, "non-blank text must give at least one chunk"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["Housing.", "The fund is £5m.", "\n\n", "\n", " ", "Councils bid; some win.", "ü"]), max_size=400))
+def test_offsets_round_trip_on_repetitive_text(chunker, parts):
+    text = "".join(parts)
+    _check(text, chunker.split_text(text), chunker)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.citations import (
+    attach_citations,
+    is_refusal,
+    parse_markers,
+    render,
+    split_sentences,
+    strip_markers,
+    unsupported_numbers,
+)
+
+PASSAGES = [
+    "One third of swimming pools are at risk of closure due to high energy bills.",
+    "Integrated Care Boards were established at system level.",
+    "Spending on people and place should be connected.",
+]
+
+
+def test_markers_in_common_shapes_are_parsed():
+    assert parse_markers("a [1] b [2, 3] c [1][4] d [Passage 5] e [6-8]") == [1, 2, 3, 1, 4, 5, 6, 7, 8]
+
+
+def test_valid_citations_are_kept_per_sentence():
+    out = attach_citations("A third of pools are at risk [1]. Boards exist at system level [2].", PASSAGES)
+    assert [s.cites for s in out] == [(1,), (2,)]
+    assert out[0].text == "A third of pools are at risk."
+    assert not any(s.inferred for s in out)
+
+
+def test_markers_after_the_full_stop_stay_with_their_sentence():
+    out = attach_citations("A third of pools are at risk. [1] Boards exist. [2]", PASSAGES)
+    assert [s.cites for s in out] == [(1,), (2,)]
+
+
+def test_out_of_range_markers_are_removed():
+    out = attach_citations("Pools are at risk [1][7]. Something else [0].", PASSAGES)
+    assert out[0].cites == (1,)
+    assert all(0 < n <= len(PASSAGES) for s in out for n in s.cites)
+
+
+def test_uncited_sentence_gets_the_best_supporting_passage():
+    out = attach_citations("Integrated Care Boards were established at system level.", PASSAGES)
+    assert out[0].cites == (2,) and out[0].inferred
+
+
+def test_uncited_sentence_without_support_stays_flagged():
+    out = attach_citations("The moon is made of cheese.", PASSAGES)
+    assert out[0].cites == () and not out[0].inferred
+
+
+def test_refusals_are_recognised_in_their_usual_phrasings():
+    for text in [
+        "The documents don't say.",
+        "The passages do not mention the amount.",
+        "The article does not specify how many councils bid.",
+        "There is no information about this in the passages.",
+        "I'm sorry, but I can't help with that.",
+    ]:
+        assert is_refusal(text), text
+    assert not is_refusal("One third of swimming pools are at risk [1].")
+
+
+def test_sentence_split_respects_decimals_and_abbreviations():
+    assert split_sentences("The fund is £4.8 billion [1]. It funds e.g. parks [2]. Done.") == [
+        "The fund is £4.8 billion [1].",
+        "It funds e.g. parks [2].",
+        "Done.",
+    ]
+
+
+def test_invented_numbers_are_detected():
+    assert unsupported_numbers("It gave £2.1 billion to 100 councils.", PASSAGES) == {"2.1", "100"}
+    assert unsupported_numbers("No numbers here.", PASSAGES) == set()
+
+
+def test_render_places_markers_before_the_full_stop():
+    out = attach_citations("Pools are at risk [1].", PASSAGES)
+    assert render(out) == "Pools are at risk [1]."
+    assert strip_markers("Pools [1] are at risk [2].") == "Pools are at risk."
+
+
+@given(st.text(max_size=400), st.integers(min_value=0, max_value=6))
+def test_citation_parser_never_raises_and_never_cites_out_of_range(text, n_passages):
+    passages = PASSAGES[: min(n_passages, 3)] + ["extra passage text"] * max(0, n_passages - 3)
+    for s in attach_citations(text, passages):
+        assert all(1 <= n <= len(passages) for n in s.cites)
+        assert isinstance(s.text, str)
+
+
+@given(st.lists(st.sampled_from(["Pools", " are", " at risk", " [1]", " [9]", ".", "[2, 3]", " e.g.", " 4.5", "\n", "?"]), max_size=40))
+def test_citation_parser_handles_marker_soup(parts):
+    for s in attach_citations("".join(parts), PASSAGES):
+        assert all(1 <= n <= 3 for n in s.cites)
