@@ -103,6 +103,22 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+_LEAD_IN = re.compile(
+    r"^(?:according to (?:the )?(?:passages?|documents?|article|text)(?:\s*\[[\d,\s]+\])*,?\s*"
+    r"|(?:the )?(?:passages?|documents?|article|text)(?:\s*\[[\d,\s]+\])* (?:states?|says?|mentions?|notes?|explains?) that\s+)",
+    re.IGNORECASE,
+)
+
+
+def drop_lead_in(sentence: str) -> str:
+    """Remove a lead-in such as "According to passage [4]," or "The passage states that"."""
+    m = _LEAD_IN.match(sentence)
+    if not m or len(sentence) - m.end() < 3:
+        return sentence
+    rest = sentence[m.end() :]
+    return rest[0].upper() + rest[1:]
+
+
 def is_refusal(text: str) -> bool:
     """True when ``text`` says the documents don't answer (or declines the request)."""
     return bool(_REFUSAL.search(text))
@@ -152,7 +168,7 @@ def attach_citations(raw: str, passages: Sequence[str], *, min_overlap: float = 
         for n in parse_markers(sent):
             if 1 <= n <= len(passages) and n not in cites:
                 cites.append(n)
-        clean = strip_markers(sent)
+        clean = drop_lead_in(strip_markers(sent))
         if not clean or not re.search(r"\w", clean):
             # A bare marker line ("[2]") belongs to the previous sentence.
             if out and cites:

@@ -43,7 +43,7 @@ class Settings:
         top_k: Passages given to the model when the corpus does not fit the prompt (default 4).
         dense_candidates: Candidates taken from each retriever before fusion (default 30).
         rrf_k: The constant of reciprocal-rank fusion (default 60).
-        min_dense_score: Relevance floor: the best passage's cosine similarity must reach it (default 0.30).
+        min_dense_score: Relevance floor: the best passage's cosine similarity must reach it (default 0.25).
         min_bm25_score: A BM25 score that also counts as relevant evidence on its own (default 6.0).
         whole_corpus_tokens: When every chunk fits in this many prompt tokens, the whole corpus is
             put in a fixed prompt prefix that stays in the model's KV cache (default 1600; 0 disables).
@@ -71,7 +71,7 @@ class Settings:
     top_k: int = 4
     dense_candidates: int = 30
     rrf_k: int = 60
-    min_dense_score: float = 0.30
+    min_dense_score: float = 0.25
     min_bm25_score: float = 6.0
     whole_corpus_tokens: int = 1600
     model: str = "qwen2.5-1.5b"

@@ -36,6 +36,9 @@ from .prompts import ChatPrompt
 
 log = logging.getLogger(__name__)
 
+#: Serialises all llama.cpp work in the process (answer and judge contexts use the same cores).
+LLAMA_CPU_LOCK = threading.RLock()
+
 _YES = ("Yes", " Yes", "yes", " yes", "YES")
 _NO = ("No", " No", "no", " no", "NO")
 
@@ -107,7 +110,8 @@ class LlamaCppBackend:
         )
         self.load_s = time.perf_counter() - t0
         self.n_ctx = n_ctx
-        self.lock = threading.Lock()
+        # One lock for every llama.cpp context in the process: they share the same CPU cores.
+        self.lock = LLAMA_CPU_LOCK
         self._stop_ids = {self.llm.token_eos()}
         for special in ("<|im_end|>", "<|endoftext|>"):
             ids = self.llm.tokenize(special.encode(), add_bos=False, special=True)

@@ -196,6 +196,38 @@ class Indexer:
         log.info("indexing done: %s", report.summary().splitlines()[-1])
         return store, report
 
+    def index_documents(
+        self, documents: Sequence[Document], *, index_dir: str | Path | None = None, progress: bool = True
+    ) -> tuple[IndexStore, IndexReport]:
+        """Add in-memory documents (e.g. from a dataset) to an index; already indexed ids are skipped."""
+        t0 = time.perf_counter()
+        path = Path(index_dir or self.settings.index_dir)
+        store = self.open_store(path)
+        report = IndexReport()
+        new = []
+        for doc in documents:
+            if doc.doc_id in store.documents or any(d.doc_id == doc.doc_id for d in new):
+                report.unchanged.append(doc.source)
+            else:
+                new.append(doc)
+        chunked = []
+        for doc in tqdm(new, desc="Chunking", unit="doc", disable=not progress):
+            chunked.append((doc, self.chunker.run(doc, store.next_chunk_id + sum(len(c) for _, c in chunked))))
+        flat = [c for _, cs in chunked for c in cs]
+        t_embed = time.perf_counter()
+        vectors = self._embed([c.text for c in flat], progress=progress)
+        report.embed_seconds = time.perf_counter() - t_embed
+        pos = 0
+        for doc, cs in chunked:
+            store.add_document(doc, cs, vectors[pos : pos + len(cs)])
+            pos += len(cs)
+            report.added.append(doc.source)
+        report.chunks_added = len(flat)
+        if new or not IndexStore.exists(path):
+            store.save()
+        report.seconds = time.perf_counter() - t0
+        return store, report
+
     def _embed(self, texts: list[str], *, progress: bool):
         import numpy as np
 

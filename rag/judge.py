@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 
 from .config import Settings
 from .generator import Backend
-from .prompts import SYSTEM, ChatPrompt, format_context, judge_tail
+from .prompts import JUDGE_SYSTEM, ChatPrompt, judge_context, judge_tail, relevance_context, relevance_tail
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +39,22 @@ class Judge:
     """Score how well passages support claims, with a local model.
 
     Args:
-        backend: A generator backend (default: the shared default model from ``Settings.from_env()``).
+        backend: A generator backend (default: the process's shared judge model, see ``rag.registry``).
         threshold: Decision threshold on the support score (default ``DEFAULT_THRESHOLD``).
-        system: The system prompt; the default is the answerer's, so prompt heads are shared.
     """
 
-    def __init__(self, backend: Backend | None = None, threshold: float = DEFAULT_THRESHOLD, system: str = SYSTEM) -> None:
+    def __init__(self, backend: Backend | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be between 0 and 1")
         if backend is None:
             from .registry import get_backend
 
-            backend = get_backend(Settings.from_env())
+            backend = get_backend(Settings.from_env(), role="judge")
         self.backend = backend
         self.threshold = threshold
-        self.system = system
 
     def is_supported(self, score: float) -> bool:
         return score >= self.threshold
-
-    def support_in_context(self, claim: str, context: str, cited: Sequence[int]) -> float:
-        """Support of ``claim`` by the passages ``cited`` (1-based numbers) of an already formatted ``context``."""
-        if not cited:
-            return 0.0
-        prompt = ChatPrompt(self.system, context, judge_tail(claim, list(cited)))
-        return self.backend.yes_probability(prompt)
 
     def _windows(self, passage: str) -> list[str]:
         n = self.backend.count_tokens(passage)
@@ -79,21 +70,29 @@ class Judge:
         if not claim.strip() or not passage.strip():
             return 0.0
         return max(
-            self.support_in_context(claim, format_context([("passage", w, None)]), [1]) for w in self._windows(passage)
+            self.backend.yes_probability(ChatPrompt(JUDGE_SYSTEM, judge_context([w]), judge_tail(claim, 1)))
+            for w in self._windows(passage)
         )
 
     def support_batch(self, pairs: Iterable[tuple[str, str]]) -> list[float]:
         """Scores for (claim, passage) pairs; pairs sharing a passage reuse its cached prompt head."""
         pairs = list(pairs)
-        order = sorted(range(len(pairs)), key=lambda i: pairs[i][1])
         out = [0.0] * len(pairs)
-        for i in order:
+        for i in sorted(range(len(pairs)), key=lambda i: pairs[i][1]):
             out[i] = self.support(*pairs[i])
         return out
 
     def support_union(self, claim: str, passages: Sequence[str]) -> float:
         """Support of ``claim`` by ``passages`` taken together (ALCE citation recall)."""
-        if not passages:
+        passages = [p for p in passages if p.strip()]
+        if not passages or not claim.strip():
             return 0.0
-        context = format_context([("passage", p, None) for p in passages])
-        return self.support_in_context(claim, context, list(range(1, len(passages) + 1)))
+        if len(passages) == 1:
+            return self.support(claim, passages[0])
+        prompt = ChatPrompt(JUDGE_SYSTEM, judge_context(passages), judge_tail(claim, len(passages)))
+        return self.backend.yes_probability(prompt)
+
+    def answers_question(self, question: str, answer: str) -> float:
+        """Probability that ``answer`` actually answers ``question`` (not merely related text)."""
+        prompt = ChatPrompt(JUDGE_SYSTEM, relevance_context(question), relevance_tail(answer))
+        return self.backend.yes_probability(prompt)

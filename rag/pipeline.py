@@ -15,6 +15,7 @@ retriever still decides whether anything relevant exists (the relevance floor).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -22,17 +23,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .citations import CitedSentence, attach_citations, content_overlap, is_refusal, render, unsupported_numbers
+from .citations import CitedSentence, attach_citations, content_overlap, render, unsupported_numbers
 from .config import Settings, setup_offline
 from .errors import RagError
 from .generator import Backend, GenerationStats
 from .indexer import IndexReport, Indexer
-from .prompts import NOT_FOUND, SYSTEM, ChatPrompt, answer_tail, format_context, rewrite_prompt
+from .prompts import SYSTEM, ChatPrompt, answer_tail, format_context, rewrite_prompt
 from .retriever import HybridRetriever
 from .store import IndexStore
 from .types import Answer, Citation, Passage, Sentence
 
 log = logging.getLogger(__name__)
+
+#: Questions about the documents themselves (author, date, title) carry few content words, so the
+#: relevance floor does not apply to them; the model and the judge still have to find the answer.
+_ABOUT_THE_DOCUMENT = re.compile(
+    r"\b(article|document|blog|post|report|paper|author|writer|wrote|written|published|updated|title)\b", re.IGNORECASE
+)
 
 ABSTAIN_TEXT = "The documents don't say. I found nothing in the indexed documents that answers this question."
 OFF_TOPIC_TEXT = "The documents don't say. This assistant only answers questions about the indexed documents."
@@ -103,7 +110,9 @@ class Assistant:
         from .judge import Judge
 
         if not hasattr(self, "_judge"):
-            self._judge = Judge(self.backend)
+            from .registry import get_backend
+
+            self._judge = Judge(get_backend(self.settings, role="judge"))
         return self._judge
 
     @property
@@ -198,7 +207,8 @@ class Assistant:
         t0 = time.perf_counter()
         result = self.retriever.run(question, k or self.settings.top_k)
         stats = {"retrieve_s": time.perf_counter() - t0, "best_dense": result.best_dense, "best_bm25": result.best_bm25}
-        if not result.relevant or not result.passages:
+        relevant = result.relevant or bool(_ABOUT_THE_DOCUMENT.search(question))
+        if not relevant or not result.passages:
             return _Prepared(question, result.passages, None, "no_relevant_passages", stats)
         whole = self._whole_corpus()
         if whole is not None:
@@ -293,6 +303,9 @@ class Assistant:
         texts = [p.text for p in passages]
         sents = attach_citations(raw, texts)
         claims = [s for s in sents if not s.refusal]
+        if "```" in raw:
+            # Code is never a grounded answer about policy documents.
+            return _abstain(question, standalone, "off_topic", prep.stats, raw)
         if not claims or sents[0].refusal:
             # The model said the passages don't answer (or wrote nothing usable).
             return _abstain(question, standalone, "model_declined", prep.stats, raw)
@@ -303,12 +316,20 @@ class Assistant:
             if s.refusal:
                 judged.append(Sentence(s.text, (), None, None, False))
                 continue
-            judged.append(self._check(s, passages, prep.prompt.context if prep.prompt else "", judge_mode))
-        prep.stats["judge_s"] = time.perf_counter() - t_judge
+            judged.append(self._check(s, passages, judge_mode))
 
         supported = [s for s in judged if s.supported]
-        if not supported:
+        checked = [s for s in judged if s.supported is not None]
+        if not supported or len(supported) < len(checked) / 2:
+            # Nothing, or less than half of what the model wrote, is backed by its passages.
             return _abstain(question, standalone, "unsupported", prep.stats, raw)
+        if judge_mode == "llm":
+            # Supported sentences can still miss the point (a copied passage that does not answer).
+            relevance = self.judge.answers_question(standalone, " ".join(s.text for s in supported))
+            prep.stats["relevance"] = relevance
+            if relevance < self.judge.threshold:
+                return _abstain(question, standalone, "not_an_answer", prep.stats, raw)
+        prep.stats["judge_s"] = time.perf_counter() - t_judge
         kept = [s for s in judged if s.supported or (not strict and s.supported is not None)]
         if strict:
             kept = supported
@@ -326,7 +347,7 @@ class Assistant:
             stats=prep.stats,
         )
 
-    def _check(self, s: CitedSentence, passages: list[Passage], context: str, mode: str) -> Sentence:
+    def _check(self, s: CitedSentence, passages: list[Passage], mode: str) -> Sentence:
         """Support of one sentence by its cited passages: invented numbers fail; then the judge decides."""
         if not s.cites:
             return Sentence(s.text, (), 0.0, False, False)
@@ -338,7 +359,7 @@ class Assistant:
         lexical = content_overlap(s.text, " ".join(cited_texts))
         if mode == "lexical":
             return Sentence(s.text, s.cites, lexical, lexical >= 0.5, s.inferred)
-        score = self.judge.support_in_context(s.text, context, list(s.cites))
+        score = self.judge.support_union(s.text, cited_texts)
         return Sentence(s.text, s.cites, score, self.judge.is_supported(score), s.inferred)
 
 
@@ -358,9 +379,7 @@ def _citation(n: int, p: Passage, store: IndexStore) -> Citation:
 
 
 def _abstain(question: str, standalone: str, reason: str, stats: dict, raw: str = "") -> Answer:
-    text = ABSTAIN_TEXT
-    if raw and reason == "model_declined" and not is_refusal(raw) and NOT_FOUND not in raw:
-        text = OFF_TOPIC_TEXT
+    text = OFF_TOPIC_TEXT if reason == "off_topic" else ABSTAIN_TEXT
     return Answer(
         question=question,
         text=text,

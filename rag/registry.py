@@ -25,13 +25,21 @@ def get_embedder(settings: Settings) -> Embedder:
         return _embedders[key]
 
 
-def get_backend(settings: Settings) -> Backend:
-    """The shared generator backend for ``settings`` (loaded on first use)."""
+def get_backend(settings: Settings, role: str = "answer") -> Backend:
+    """The shared backend for ``settings`` (loaded on first use).
+
+    ``role`` is ``answer`` or ``judge``: with llama.cpp the judge gets its own context over the
+    same weights (memory-mapped once), so judging never evicts the answer prompt's KV cache.
+    """
     setup_offline()
+    if role not in ("answer", "judge"):
+        raise ValueError("role must be 'answer' or 'judge'")
     if settings.backend == "openai":
         key: tuple = ("openai", settings.openai_base_url, settings.openai_model)
     else:
         key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads)
+    if settings.backend == "llama-cpp":
+        key = key + (role,)
     with _lock:
         backend = _backends.get(key)
         if backend is None:
@@ -58,6 +66,6 @@ def _load_backend(settings: Settings) -> Backend:
 
 
 def loaded_backends() -> int:
-    """How many backends this process has loaded (used by tests to prove sharing)."""
+    """How many model contexts this process has loaded (used by tests to prove sharing)."""
     with _lock:
         return len(_backends)

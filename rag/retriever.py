@@ -101,7 +101,7 @@ class HybridRetriever:
         embedder: The embedder the index was built with.
         candidates: Candidates taken from each retriever before fusion (default 30).
         rrf_k: Reciprocal-rank-fusion constant (default 60).
-        min_dense_score: Relevance floor on the best cosine similarity (default 0.30).
+        min_dense_score: Relevance floor on the best cosine similarity (default 0.25).
         min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
     """
 
@@ -112,7 +112,7 @@ class HybridRetriever:
         *,
         candidates: int = 30,
         rrf_k: int = 60,
-        min_dense_score: float = 0.30,
+        min_dense_score: float = 0.25,
         min_bm25_score: float = 6.0,
     ) -> None:
         if candidates < 1:

@@ -1,0 +1,159 @@
+"""Metric functions of the evaluation harness (pure Python, no models).
+
+Retrieval: recall@k, MRR, nDCG@10. Answers: SQuAD-style exact match and token F1,
+required facts. Abstention: precision, recall, wrong-refusal rate. Judge: ROC AUC
+and balanced accuracy, with the threshold that maximises balanced accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces (SQuAD normalisation), no [n] markers."""
+    text = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text)
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    p = normalize_answer(prediction).split()
+    r = normalize_answer(reference).split()
+    if not p or not r:
+        return float(p == r)
+    common = Counter(p) & Counter(r)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(reference))
+
+
+def best_over(refs: Sequence[str], pred: str, fn) -> float:
+    return max((fn(pred, r) for r in refs), default=0.0)
+
+
+def contains_answer(prediction: str, reference: str) -> float:
+    """1 when the normalised reference appears inside the normalised prediction (for short gold answers)."""
+    r = normalize_answer(reference)
+    return float(bool(r) and r in normalize_answer(prediction))
+
+
+def _squash(text: str) -> str:
+    t = text.lower().replace("’", "'").replace("‘", "'").replace("–", "-").replace("—", "-")
+    return " ".join(t.split())
+
+
+def facts_present(answer: str, facts: Sequence[Sequence[str]]) -> tuple[bool, list[str]]:
+    """Whether every fact (a list of alternatives) appears in ``answer``; and the missing facts."""
+    a = _squash(answer)
+    missing = [alts[0] for alts in facts if not any(_squash(x) in a for x in alts)]
+    return not missing, missing
+
+
+def quote_contains(quote: str, sentence: str) -> bool:
+    """Whether a cited passage contains a supporting sentence (whitespace-insensitive)."""
+    return _squash(sentence) in _squash(quote)
+
+
+def recall_at_k(relevant: set, ranked: Sequence, k: int) -> float:
+    if not relevant:
+        return 0.0
+    return len(relevant & set(ranked[:k])) / len(relevant)
+
+
+def reciprocal_rank(relevant: set, ranked: Sequence) -> float:
+    for i, x in enumerate(ranked, 1):
+        if x in relevant:
+            return 1.0 / i
+    return 0.0
+
+
+def ndcg_at_k(relevant: set, ranked: Sequence, k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(i + 1) for i, x in enumerate(ranked[:k], 1) if x in relevant)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(k, len(relevant)) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def abstention_scores(should_decline: Sequence[bool], declined: Sequence[bool]) -> dict[str, float]:
+    """Precision and recall of declining, and the share of answerable questions wrongly refused."""
+    tp = sum(1 for s, d in zip(should_decline, declined) if s and d)
+    fp = sum(1 for s, d in zip(should_decline, declined) if not s and d)
+    fn = sum(1 for s, d in zip(should_decline, declined) if s and not d)
+    n_answerable = sum(1 for s in should_decline if not s)
+    return {
+        "abstention_precision": tp / (tp + fp) if tp + fp else 1.0,
+        "abstention_recall": tp / (tp + fn) if tp + fn else 1.0,
+        "wrong_refusal_rate": fp / n_answerable if n_answerable else 0.0,
+    }
+
+
+def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Area under the ROC curve (labels: 1 = positive), ties counted half."""
+    pos = [s for l, s in zip(labels, scores) if l == 1]
+    neg = [s for l, s in zip(labels, scores) if l == 0]
+    if not pos or not neg:
+        return float("nan")
+    wins = 0.0
+    for p in pos:
+        for n in neg:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(pos) * len(neg))
+
+
+def roc_curve(labels: Sequence[int], scores: Sequence[float]) -> tuple[list[float], list[float]]:
+    """(false-positive rates, true-positive rates) over all thresholds."""
+    P = sum(1 for l in labels if l == 1)
+    N = len(labels) - P
+    pts = [(0.0, 0.0)]
+    for t in sorted(set(scores), reverse=True):
+        tp = sum(1 for l, s in zip(labels, scores) if s >= t and l == 1)
+        fp = sum(1 for l, s in zip(labels, scores) if s >= t and l == 0)
+        pts.append((fp / N if N else 0.0, tp / P if P else 0.0))
+    pts.append((1.0, 1.0))
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def balanced_accuracy(labels: Sequence[int], scores: Sequence[float], threshold: float) -> float:
+    tp = sum(1 for l, s in zip(labels, scores) if l == 1 and s >= threshold)
+    tn = sum(1 for l, s in zip(labels, scores) if l == 0 and s < threshold)
+    P = sum(1 for l in labels if l == 1)
+    N = len(labels) - P
+    if not P or not N:
+        return float("nan")
+    return 0.5 * (tp / P + tn / N)
+
+
+def best_threshold(labels: Sequence[int], scores: Sequence[float]) -> tuple[float, float]:
+    """The threshold (midpoint between neighbouring scores) maximising balanced accuracy, and that accuracy."""
+    cand = sorted(set(scores))
+    thresholds = [0.5] + [(a + b) / 2 for a, b in zip(cand, cand[1:])] + ([cand[0]] if cand else [])
+    best = max(thresholds, key=lambda t: (balanced_accuracy(labels, scores, t), -abs(t - 0.5)))
+    return best, balanced_accuracy(labels, scores, best)
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    idx = (len(v) - 1) * q / 100.0
+    lo, hi = math.floor(idx), math.ceil(idx)
+    return v[lo] + (v[hi] - v[lo]) * (idx - lo)
+
+
+def mean(values: Iterable[float]) -> float:
+    v = [x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return sum(v) / len(v) if v else float("nan")

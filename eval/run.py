@@ -1,0 +1,181 @@
+"""``rag eval``: run a suite, write ``metrics.json``, ``report.md`` and plots, gate on thresholds.
+
+    rag eval --suite seed                         # the team-written article questions
+    rag eval --suite judge --limit 100            # the judge on a stratified WiCE sample
+    rag eval --suite seed --compare eval/reports/latest/seed/metrics.json
+    rag eval --suite seed --fail-under answerable_correct=0.9 --fail-under declined_correctly=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+from rag.config import PROJECT_ROOT, Settings
+
+from .suites import SUITES, SuiteResult
+
+log = logging.getLogger(__name__)
+
+REPORTS = PROJECT_ROOT / "eval" / "reports"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def write_report(result: SuiteResult, out: Path, settings: Settings, elapsed: float) -> None:
+    """Write metrics.json, report.md and PNG plots for one suite run."""
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "suite": result.name,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "model": settings.model,
+        "judge": settings.judge,
+        "elapsed_s": round(elapsed, 1),
+        "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()},
+    }
+    (out / "metrics.json").write_text(json.dumps(payload, indent=2))
+    with open(out / "rows.jsonl", "w", encoding="utf-8") as f:
+        for r in result.rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    plots = _plots(result, out)
+
+    lines = [f"# Evaluation report: `{result.name}`", ""]
+    lines.append(f"Run {payload['date']}, model `{settings.model}`, judge `{settings.judge}`, {elapsed:.0f} s in all.")
+    lines.append("")
+    lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in result.metrics.items()]
+    lines.append("")
+    for note in result.notes:
+        lines.append(f"- {note}")
+    for p in plots:
+        lines += ["", f"![{p.stem}]({p.name})"]
+    failures = [r for r in result.rows if r.get("correct") is False]
+    lines += ["", f"## Failures ({len(failures)} of {len(result.rows)})", ""]
+    if not failures:
+        lines.append("None.")
+    for r in failures:
+        lines.append(f"### {r['id']} ({r.get('type', '')})")
+        if "question" in r:
+            lines.append(f"- **Question:** {r['question']}")
+        if "claim" in r:
+            lines.append(f"- **Claim:** {r['claim']} (label {'supported' if r['label'] else 'not supported'}, score {r['score']:.3f})")
+        if "answer" in r:
+            lines.append(f"- **Answer:** {r['answer']}" + (f" (abstained: {r.get('reason')})" if r.get("abstained") else ""))
+        if r.get("why"):
+            lines.append(f"- **Why it failed:** {r['why']}")
+        if r.get("reference"):
+            lines.append(f"- **Expected:** {r['reference']}")
+        for s in r.get("supporting") or []:
+            lines.append(f"- **Supporting sentence:** {' '.join(s.split())}")
+        for c in r.get("citations") or []:
+            lines.append(f"- **Cited [{c['n']}]:** {' '.join(c['quote'].split())[:300]}")
+        for s in r.get("sentences") or []:
+            if s.get("supported") is False:
+                lines.append(f"- **Unsupported sentence:** {s['text']} (support {s.get('support')})")
+        if r.get("gold"):
+            lines.append(f"- **Gold answers:** {', '.join(r['gold'])}")
+        lines.append("")
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _plots(result: SuiteResult, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    shares = {k: v for k, v in result.metrics.items() if isinstance(v, float) and 0 <= v <= 1 and not k.endswith("_s") and "threshold" not in k}
+    if shares:
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(shares) + 1))
+        names = list(shares)
+        ax.barh(names, [shares[n] for n in names], color="#3b7dd8")
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        for i, n in enumerate(names):
+            ax.text(min(shares[n] + 0.01, 0.92), i, f"{shares[n]:.2f}", va="center", fontsize=8)
+        ax.set_title(f"{result.name}: metrics")
+        fig.tight_layout()
+        paths.append(out / "metrics.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    if result.roc is not None:
+        fpr, tpr = result.roc
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot(fpr, tpr, label=f"judge (AUC {result.metrics.get('roc_auc', float('nan')):.3f})")
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("Judge ROC on WiCE dev")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        paths.append(out / "roc.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    lat = [x for x in result.latencies if x]
+    if lat:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.hist(lat, bins=min(30, max(5, len(lat) // 2)), color="#6aa84f")
+        ax.set_xlabel("seconds per question" if result.name != "judge" else "seconds per claim-passage pair")
+        ax.set_ylabel("count")
+        ax.set_title(f"{result.name}: latency")
+        fig.tight_layout()
+        paths.append(out / "latency.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
+def compare(metrics: dict, other_path: Path) -> str:
+    other = json.loads(Path(other_path).read_text())
+    other = other.get("metrics", other)
+    lines = [f"{'metric':36s} {'this':>10s} {'other':>10s} {'delta':>10s}"]
+    for k, v in metrics.items():
+        o = other.get(k)
+        if isinstance(v, (int, float)) and isinstance(o, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
+            lines.append(f"{k:36s} {v:10.3f} {o:10.3f} {v - o:+10.3f}")
+    return "\n".join(lines)
+
+
+def check_thresholds(metrics: dict, rules: list[str]) -> list[str]:
+    """Failures of ``metric=value`` rules (a metric under its value, or missing)."""
+    failed = []
+    for rule in rules:
+        name, _, value = rule.partition("=")
+        if not value:
+            raise ValueError(f"--fail-under takes METRIC=VALUE, got {rule!r}")
+        got = metrics.get(name.strip())
+        if got is None or (isinstance(got, float) and math.isnan(got)) or got < float(value):
+            failed.append(f"{name.strip()} = {got} < {value}")
+    return failed
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.suite not in SUITES:
+        print(f"error: unknown suite {args.suite!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env().replace(
+        model=getattr(args, "model", None), judge=getattr(args, "judge", None), top_k=getattr(args, "k", None)
+    )
+    out = Path(args.out) if args.out else REPORTS / args.suite
+    t0 = time.perf_counter()
+    result = SUITES[args.suite](settings, limit=args.limit)
+    elapsed = time.perf_counter() - t0
+    write_report(result, out, settings, elapsed)
+    print(f"{args.suite}: {len(result.rows)} items in {elapsed:.0f}s; report in {out}/report.md")
+    for k, v in result.metrics.items():
+        print(f"  {k:36s} {_fmt(v)}")
+    if args.compare:
+        print(compare(result.metrics, Path(args.compare)))
+    failed = check_thresholds(result.metrics, args.fail_under)
+    for f in failed:
+        print(f"FAIL: {f}", file=sys.stderr)
+    return 1 if failed else 0
