@@ -191,6 +191,55 @@ class LlamaCppBackend:
             if pending:
                 yield pending.decode("utf-8", errors="replace")
 
+    def head_tokens(self, prompt: ChatPrompt) -> list[int]:
+        """The tokens of the prompt's cacheable head (system rules + passages)."""
+        return self.tokenize(chatml_head(prompt))
+
+    def ensure_prefix(self, prompt: ChatPrompt, cache_file: Path | None = None) -> str:
+        """Make sure the KV cache holds the prompt head; returns ``cached``, ``loaded`` or ``computed``.
+
+        With ``cache_file``, a head computed once is saved there (llama.cpp's own state format,
+        written atomically) and later processes load it instead of processing the head again.
+        """
+        import ctypes
+        import os
+
+        import llama_cpp
+
+        tokens = self.head_tokens(prompt)
+        llm = self.llm
+        with self.lock:
+            if self._cached_prefix(tokens) >= len(tokens):
+                return "cached"
+            if cache_file is not None and cache_file.is_file():
+                buf = (llama_cpp.llama_token * self.n_ctx)()
+                n_out = ctypes.c_size_t(0)
+                llm.reset()
+                llm._ctx.kv_cache_clear()
+                ok = llama_cpp.llama_state_seq_load_file(
+                    llm._ctx.ctx, str(cache_file).encode(), 0, buf, self.n_ctx, ctypes.byref(n_out)
+                )
+                n = int(n_out.value)
+                if ok and n == len(tokens) and list(buf[:n]) == tokens:
+                    llm.input_ids[:n] = tokens
+                    llm.n_tokens = n
+                    return "loaded"
+                log.warning("ignoring KV cache file %s (it does not match this prompt)", cache_file)
+                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+                llm.n_tokens = 0
+            prefix = self._cached_prefix(tokens)
+            llm.n_tokens = prefix
+            llm.eval(tokens[prefix:])
+            if cache_file is not None:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+                arr = (llama_cpp.llama_token * len(tokens))(*tokens)
+                if llama_cpp.llama_state_seq_save_file(llm._ctx.ctx, str(tmp).encode(), 0, arr, len(tokens)):
+                    os.replace(tmp, cache_file)
+                else:
+                    tmp.unlink(missing_ok=True)
+            return "computed"
+
     def next_token_logits(self, tokens: list[int]) -> np.ndarray:
         """Evaluate ``tokens`` (reusing the cached prefix) and return the next-token logits."""
         import llama_cpp

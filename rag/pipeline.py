@@ -53,6 +53,9 @@ def clean_question(question: str, max_chars: int) -> str:
     """
     if not isinstance(question, str):
         raise ValueError("the question must be text")
+    if len(question) > 4 * max_chars + 1000:
+        # Far too long even before cleaning: refuse without copying it (bounded memory for huge pastes).
+        raise ValueError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}. Please shorten it.")
     # Drop control characters and unpaired surrogates; keep every script.
     q = "".join(ch for ch in question if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     q = q.encode("utf-8", errors="ignore").decode("utf-8")
@@ -203,6 +206,26 @@ class Assistant:
             self._context_cache = (key, context, passages) if fits else (key, "", [])
             return (context, passages) if fits else None
 
+    def warm_prefix(self, context: str | None = None) -> str:
+        """Load (or compute and save) the KV cache of the whole-corpus prompt head.
+
+        Returns ``cached``, ``loaded``, ``computed``, or ``none`` when the corpus does not fit
+        the prompt or the backend keeps no local cache.
+        """
+        if context is None:
+            whole = self._whole_corpus()
+            if whole is None:
+                return "none"
+            context = whole[0]
+        backend = self.backend
+        if not hasattr(backend, "ensure_prefix"):
+            return "none"
+        import hashlib
+
+        head = ChatPrompt(SYSTEM, context, "")
+        key = hashlib.sha256(f"{backend.name}\n{SYSTEM}\n{context}".encode()).hexdigest()[:20]
+        return backend.ensure_prefix(head, self.settings.cache_dir / "kv" / f"{key}.llama-state")
+
     def _prepare(self, question: str, k: int | None) -> _Prepared:
         t0 = time.perf_counter()
         result = self.retriever.run(question, k or self.settings.top_k)
@@ -216,6 +239,7 @@ class Assistant:
             scores = {p.chunk.chunk_id: p for p in result.passages}
             passages = [scores.get(p.chunk.chunk_id, p) for p in passages]
             stats["whole_corpus"] = 1.0
+            stats["prefix_" + self.warm_prefix(context)] = 1.0
         else:
             passages = result.passages
             context = format_context([(p.title, p.text, p.chunk.page) for p in passages])
