@@ -32,7 +32,7 @@ system-deps:
 	fi
 
 index: install
-	$(VENV)/bin/rag index index/sources --index index/default --prune --quiet
+	$(VENV)/bin/rag index index/sources --index index/default --quiet
 
 run: index
 	$(VENV)/bin/rag serve --open

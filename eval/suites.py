@@ -306,13 +306,27 @@ def run_judge(settings: Settings, limit: int | None = None) -> SuiteResult:
     from rag.judge import Judge
     from rag.registry import get_backend
 
-    judge = Judge(get_backend(settings))
+    judge = Judge(get_backend(settings, role="judge"))
     claims = wice_claims(limit)
     rows, labels, scores, secs = [], [], [], []
+    # Scores are kept per claim in the cache folder, so an interrupted run resumes where it stopped.
+    import hashlib
+
+    from rag.prompts import JUDGE_SYSTEM, judge_context, judge_tail
+
+    fingerprint = hashlib.sha256(f"{JUDGE_SYSTEM}{judge_context(['P'])}{judge_tail('C')}".encode()).hexdigest()[:12]
+    cache = settings.cache_dir / "eval-judge" / f"wice-{judge.backend.name}-{fingerprint}.jsonl"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    done = {r["id"]: r for r in read_jsonl(cache)} if cache.exists() else {}
     for cid, claim, label, chunks in tqdm(claims, desc="judge: WiCE claims", unit="claim"):
         t0 = time.perf_counter()
-        per_row = [judge.support(claim, c) for c in chunks]
-        dt = time.perf_counter() - t0
+        if cid in done and len(done[cid]["rows"]) == len(chunks):
+            per_row, dt = done[cid]["rows"], done[cid]["seconds"]
+        else:
+            per_row = [judge.support(claim, c) for c in chunks]
+            dt = time.perf_counter() - t0
+            with open(cache, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"id": cid, "rows": per_row, "seconds": dt}) + "\n")
         score = max(per_row) if per_row else 0.0
         rows.append({"id": cid, "claim": claim, "label": label, "score": score, "rows": per_row, "seconds": dt,
                      "correct": (score >= judge.threshold) == bool(label)})

@@ -92,6 +92,7 @@ class Assistant:
         self._store: IndexStore | None = None
         self._retriever: HybridRetriever | None = None
         self._context_cache: tuple[tuple[int, int], str, list[Passage]] | None = None
+        self._store_stamp: int | None = None
         self._lock = threading.RLock()
 
     # ----- components (loaded lazily, once) --------------------------------------------------
@@ -120,12 +121,27 @@ class Assistant:
 
     @property
     def store(self) -> IndexStore:
+        """The loaded index; reloaded when another process or assistant has saved a newer generation."""
         with self._lock:
-            if self._store is None:
+            manifest = Path(self.settings.index_dir) / "manifest.json"
+            try:
+                stamp = manifest.stat().st_mtime_ns
+            except OSError:
+                stamp = None
+            if self._store is None or (stamp is not None and stamp != self._store_stamp and self._newer_on_disk()):
                 from .indexer import index_settings
 
                 self._store = IndexStore.load(self.settings.index_dir, index_settings(self.settings, self.embedder))
+                self._context_cache = None
+            self._store_stamp = stamp
             return self._store
+
+    def _newer_on_disk(self) -> bool:
+        try:
+            generation = int(IndexStore.read_manifest(self.settings.index_dir).get("generation", 0))
+        except RagError:
+            return False
+        return self._store is not None and generation != self._store.generation
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -253,7 +269,8 @@ class Assistant:
         q = clean_question(question, self.settings.max_question_chars)
         if not history:
             return q
-        text = "".join(self.backend.stream(rewrite_prompt(history, q), max_tokens=60)).strip()
+        # The judge's context runs it, so the answer context keeps its cached prompt head.
+        text = "".join(self.judge.backend.stream(rewrite_prompt(history, q), max_tokens=60)).strip()
         text = text.splitlines()[0].strip().strip('"') if text else ""
         return text if 3 <= len(text) <= self.settings.max_question_chars else q
 
@@ -471,10 +488,10 @@ def ensure_default_index(settings: Settings | None = None, *, progress: bool = T
     assistant = get_assistant(settings.index_dir, settings)
     try:
         stale = not IndexStore.exists(settings.index_dir)
-        report = assistant.index([DEFAULT_SOURCES_DIR], rebuild=False, prune=True, progress=progress)
+        report = assistant.index([DEFAULT_SOURCES_DIR], rebuild=False, progress=progress)
         return report if (stale or report.changed) else None
     except RagError:
-        return assistant.index([DEFAULT_SOURCES_DIR], rebuild=True, prune=True, progress=progress)
+        return assistant.index([DEFAULT_SOURCES_DIR], rebuild=True, progress=progress)
 
 
 __all__ = ["Assistant", "ask", "get_assistant", "ensure_default_index", "clean_question", "ABSTAIN_TEXT"]

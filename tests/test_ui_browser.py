@@ -96,6 +96,7 @@ def test_chat_page_answers_cites_opens_sources_indexes_uploads_and_refuses(app_u
     page.goto(url)
     page.wait_for_selector("#transcript .welcome", timeout=30_000)
     assert page.locator(".example-q").count() == 3
+    page.screenshot(path=str(ARTIFACTS / "welcome.png"))
 
     # 1. A question about the article: streamed, then cited.
     t0 = time.monotonic()
@@ -142,7 +143,6 @@ def test_chat_page_answers_cites_opens_sources_indexes_uploads_and_refuses(app_u
     assert (Path(settings.data_dir) / "uploads" / "riverside-library.txt").read_text(encoding="utf-8") == doc.read_text(
         encoding="utf-8"
     )
-    page.screenshot(path=str(ARTIFACTS / "upload.png"))
 
     page.click("#clear-btn")  # a fresh conversation: no follow-up rewriting needed below
     page.wait_for_selector("#transcript .welcome", timeout=10_000)
@@ -151,6 +151,7 @@ def test_chat_page_answers_cites_opens_sources_indexes_uploads_and_refuses(app_u
     assert "9" in page.inner_text("#turn-0 .answer-text")
     cards = page.locator("#turn-0 .source-card")
     assert cards.count() >= 1 and "Riverside" in " ".join(cards.all_inner_texts())
+    page.screenshot(path=str(ARTIFACTS / "upload.png"))  # the uploaded document listed and cited
 
     # 4. A question the documents don't answer: a plain refusal, no sources.
     page.click("#clear-btn")

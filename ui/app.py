@@ -517,7 +517,7 @@ def prepare_index(settings: Settings, pool: AssistantPool) -> None:
     """
     if Path(settings.index_dir).resolve() == DEFAULT_INDEX_DIR.resolve():
         ensure_default_index(settings, progress=True)
-        # ensure_default_index prunes everything outside the default corpus: index the uploads again.
+        # Uploads kept in the data folder are re-checked (unchanged files cost nothing).
         pool.reindex_uploads()
     elif not IndexStore.exists(settings.index_dir):
         raise RagError(f"no index in {settings.index_dir}: run `rag index PATH --index {settings.index_dir}` first")
@@ -553,6 +553,6 @@ def serve(
 def _warm_up(pool: AssistantPool) -> None:
     try:
         a = pool.primary
-        _ = a.store, a.embedder, a.backend
+        _ = a.store, a.embedder, a.backend, a.judge
     except Exception:  # the first question will report the problem
         log.warning("warm-up failed", exc_info=True)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from eval import metrics as M
+from eval.run import check_thresholds, compare
+
+
+def test_token_f1_and_exact_match_follow_squad_normalisation():
+    assert M.exact_match("The Fund.", "fund") == 1.0
+    assert M.token_f1("one third of pools", "a third of swimming pools") == pytest.approx(2 * (3 / 4) * (3 / 4) / 1.5)
+    assert M.token_f1("", "x") == 0.0
+    assert M.token_f1("pools [1] closing", "pools closing") == 1.0
+
+
+def test_required_facts_accept_any_alternative_and_report_the_missing():
+    ok, missing = M.facts_present("One third of pools face closure.", [["one third", "1/3"], ["energy"]])
+    assert not ok and missing == ["energy"]
+    assert M.facts_present("A third… due to energy bills", [["a third"], ["energy"]])[0]
+
+
+def test_quote_containment_ignores_whitespace_and_quote_styles():
+    assert M.quote_contains("He said   ‘a small\nfraction’ of it.", "‘a small fraction’")
+
+
+def test_ranking_metrics():
+    ranked = ["a", "b", "c", "d"]
+    assert M.recall_at_k({"b", "z"}, ranked, 2) == 0.5
+    assert M.reciprocal_rank({"c"}, ranked) == pytest.approx(1 / 3)
+    assert M.ndcg_at_k({"a"}, ranked, 10) == 1.0
+    assert M.ndcg_at_k({"b"}, ranked, 10) == pytest.approx(1 / math.log2(3))
+
+
+def test_abstention_scores():
+    s = M.abstention_scores([True, True, False, False], [True, False, True, False])
+    assert s == {"abstention_precision": 0.5, "abstention_recall": 0.5, "wrong_refusal_rate": 0.5}
+
+
+def test_roc_auc_and_balanced_accuracy():
+    labels = [1, 1, 0, 0]
+    assert M.roc_auc(labels, [0.9, 0.8, 0.2, 0.1]) == 1.0
+    assert M.roc_auc(labels, [0.1, 0.2, 0.8, 0.9]) == 0.0
+    assert M.balanced_accuracy(labels, [0.9, 0.4, 0.2, 0.6], 0.5) == 0.5
+    t, bacc = M.best_threshold(labels, [0.9, 0.8, 0.2, 0.1])
+    assert bacc == 1.0 and 0.2 < t <= 0.8
+    fpr, tpr = M.roc_curve(labels, [0.9, 0.8, 0.2, 0.1])
+    assert fpr[0] == 0 and tpr[-1] == 1
+
+
+def test_percentiles():
+    assert M.percentile([1, 2, 3, 4, 5], 50) == 3
+    assert M.percentile([1, 2], 95) == pytest.approx(1.95)
+
+
+def test_fail_under_flags_low_and_missing_metrics():
+    m = {"a": 0.95, "b": 0.5, "c": float("nan")}
+    assert check_thresholds(m, ["a=0.9"]) == []
+    assert len(check_thresholds(m, ["b=0.9", "c=0.1", "missing=0"])) == 3
+    with pytest.raises(ValueError):
+        check_thresholds(m, ["a"])
+
+
+def test_compare_prints_deltas(tmp_path):
+    other = tmp_path / "metrics.json"
+    other.write_text(json.dumps({"metrics": {"a": 0.5}}))
+    out = compare({"a": 0.75}, other)
+    assert "+0.250" in out
