@@ -14,6 +14,7 @@ retriever still decides whether anything relevant exists (the relevance floor).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -252,8 +253,12 @@ class Assistant:
         whole = self._whole_corpus()
         if whole is not None:
             context, passages = whole
-            scores = {p.chunk.chunk_id: p for p in result.passages}
-            passages = [scores.get(p.chunk.chunk_id, p) for p in passages]
+            retrieved = {p.chunk.chunk_id: p for p in result.passages}
+            sims = self.retriever.similarities(result.query_vector, [p.chunk.chunk_id for p in passages])
+            passages = [
+                retrieved.get(p.chunk.chunk_id) or dataclasses.replace(p, dense_score=sims[p.chunk.chunk_id])
+                for p in passages
+            ]
             stats["whole_corpus"] = 1.0
             stats["prefix_" + self.warm_prefix(context)] = 1.0
         else:
@@ -413,7 +418,7 @@ def _citation(n: int, p: Passage, store: IndexStore) -> Citation:
         start=p.chunk.start,
         end=p.chunk.end,
         quote=p.chunk.text,
-        score=round(float(p.score or p.dense_score), 4),
+        score=round(float(p.dense_score), 4),
         page=p.chunk.page,
         heading=p.chunk.heading,
     )

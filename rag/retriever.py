@@ -64,6 +64,7 @@ class RetrievalResult:
     best_dense: float = 0.0
     best_bm25: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    query_vector: np.ndarray | None = None
 
 
 class BM25Index:
@@ -181,4 +182,12 @@ class HybridRetriever:
             best_dense=best_dense,
             best_bm25=best_bm25,
             timings={"dense_s": t1 - t0, "bm25_s": t2 - t1},
+            query_vector=qv,
         )
+
+    def similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
+        """Cosine similarity of the query to each given chunk (vectors are unit length)."""
+        if not chunk_ids:
+            return {}
+        vecs = np.vstack([self.store.index.reconstruct(int(c)) for c in chunk_ids])
+        return {c: float(s) for c, s in zip(chunk_ids, vecs @ query_vector)}

@@ -108,7 +108,10 @@ class Passage:
 
 @dataclass(frozen=True)
 class Citation:
-    """One numbered source of an answer: the passage ``[n]`` of the prompt."""
+    """One numbered source of an answer: the passage ``[n]`` of the prompt.
+
+    ``score`` is the cosine similarity between the question and the passage (0..1 in practice).
+    """
 
     n: int
     doc_id: str
