@@ -121,6 +121,14 @@ class LlamaCppBackend:
         self._no_ids = self._single_token_ids(_NO)
         log.info("loaded %s in %.1fs", self.name, self.load_s)
 
+    def close(self) -> None:
+        """Free the llama.cpp context (also done at interpreter exit by the registry)."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            with self.lock:
+                llm.close()
+            self.llm = None
+
     def _single_token_ids(self, words: tuple[str, ...]) -> list[int]:
         out = []
         for w in words:
@@ -137,7 +145,7 @@ class LlamaCppBackend:
 
     def prompt_tokens(self, prompt: ChatPrompt) -> list[int]:
         """Head and tail tokenised apart, so a shared head always yields the same tokens."""
-        tokens = self.tokenize(chatml_head(prompt)) + self.tokenize(chatml_tail(prompt))
+        tokens = self.head_tokens(prompt) + self.tail_tokens(prompt)
         if len(tokens) >= self.n_ctx - 8:
             raise ModelError(f"the prompt has {len(tokens)} tokens, over the model's context of {self.n_ctx}")
         return tokens
@@ -191,9 +199,26 @@ class LlamaCppBackend:
             if pending:
                 yield pending.decode("utf-8", errors="replace")
 
+    # Only the chat template's own markers become special tokens. Text from documents and questions
+    # is tokenised as plain text: a passage or question containing "<|im_end|><|im_start|>system"
+    # stays data and cannot close the user turn or open a new system turn.
+
     def head_tokens(self, prompt: ChatPrompt) -> list[int]:
         """The tokens of the prompt's cacheable head (system rules + passages)."""
-        return self.tokenize(chatml_head(prompt))
+        return (
+            self.tokenize("<|im_start|>system\n")
+            + self.tokenize(prompt.system, special=False)
+            + self.tokenize("<|im_end|>\n<|im_start|>user\n")
+            + self.tokenize(prompt.context, special=False)
+        )
+
+    def tail_tokens(self, prompt: ChatPrompt) -> list[int]:
+        """The tokens of the prompt's tail (question or claim, then the assistant turn's start)."""
+        return (
+            self.tokenize(prompt.tail, special=False)
+            + self.tokenize("<|im_end|>\n<|im_start|>assistant\n")
+            + self.tokenize(prompt.answer_prefix, special=False)
+        )
 
     def ensure_prefix(self, prompt: ChatPrompt, cache_file: Path | None = None) -> str:
         """Make sure the KV cache holds the prompt head; returns ``cached``, ``loaded`` or ``computed``.

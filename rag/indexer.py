@@ -130,10 +130,11 @@ class Indexer:
         seen_sources: set[str] = set()
         seen_ids: dict[str, str] = {}
         max_bytes = self.settings.max_upload_mb * 1024 * 1024
-        files = list(iter_files(paths))
         for p in paths:
             if not Path(p).exists():
                 report.skipped.append((str(p), "no such file or folder"))
+        # A missing path is reported once, above, not again as an unreadable file.
+        files = list(iter_files(p for p in paths if Path(p).exists()))
         for f in files:
             try:
                 doc = load_document(f, max_bytes=max_bytes)
@@ -173,8 +174,11 @@ class Indexer:
         # Embed new and changed documents together, in batches, with a progress bar.
         if to_add:
             all_chunks = []
+            n_chunks = 0
             for doc, _ in to_add:
-                chunks = self.chunker.run(doc, store.next_chunk_id + len(all_chunks))
+                # Ids continue after the previous document's chunks (not its position), so none collide.
+                chunks = self.chunker.run(doc, store.next_chunk_id + n_chunks)
+                n_chunks += len(chunks)
                 all_chunks.append((doc, chunks))
             flat = [c for _, chunks in all_chunks for c in chunks]
             t_embed = time.perf_counter()

@@ -67,9 +67,17 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None:
         raise LoadError(f"{name}: could not detect the text encoding")
+    # Western European text (French, Spanish...) decodes cleanly in several code pages, and the
+    # detector often ranks a Baltic or Central European one first ("coûte" -> "coūte"). Windows-1252,
+    # by far the commonest legacy encoding, wins when it is nearly as clean and at least as coherent.
+    for match in results:
+        if match.encoding == "cp1252" and match.chaos <= best.chaos + 0.1 and match.coherence >= best.coherence:
+            best = match
+            break
     log.info("%s: decoded as %s", name, best.encoding)
     return str(best)
 
@@ -150,6 +158,20 @@ def _load_pdf(path: Path) -> tuple[str, list[int], dict[str, Any]]:
     return "\n\n".join(text_parts), starts, info
 
 
+_HIDDEN_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|font-size\s*:\s*0(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:!important)?\s*(?:;|$)"
+    r"|opacity\s*:\s*0(?:\.0*)?\s*(?:!important)?\s*(?:;|$))",
+    re.IGNORECASE,
+)
+
+
+def _is_hidden(tag) -> bool:
+    attrs = getattr(tag, "attrs", None) or {}
+    if "hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true":
+        return True
+    return bool(_HIDDEN_STYLE.search(str(attrs.get("style", ""))))
+
+
 def _load_html(raw: str) -> tuple[str, list[tuple[int, str]], dict[str, Any]]:
     from bs4 import BeautifulSoup
 
@@ -159,6 +181,10 @@ def _load_html(raw: str) -> tuple[str, list[tuple[int, str]], dict[str, Any]]:
         info["title"] = soup.title.string.strip()
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg"]):
         tag.decompose()
+    # Text a browser never shows (a classic place to plant instructions for AI readers) is not content.
+    for tag in soup.find_all(_is_hidden):
+        if not tag.decomposed:
+            tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     blocks: list[str] = []
     heads: list[tuple[int, str]] = []

@@ -212,7 +212,8 @@ class Assistant:
         key = (store.generation, len(store.chunks))
         with self._lock:
             if self._context_cache is not None and self._context_cache[0] == key:
-                return self._context_cache[1], self._context_cache[2]
+                # An empty cached context means "does not fit": retrieve top-k passages instead.
+                return (self._context_cache[1], self._context_cache[2]) if self._context_cache[1] else None
             order = {d: i for i, d in enumerate(store.documents)}
             chunks = sorted(store.chunks.values(), key=lambda c: (order[c.doc_id], c.start))
             passages = [
@@ -376,11 +377,15 @@ class Assistant:
             if relevance < self.judge.threshold:
                 return _abstain(question, standalone, "not_an_answer", prep.stats, raw)
         prep.stats["judge_s"] = time.perf_counter() - t_judge
-        kept = [s for s in judged if s.supported or (not strict and s.supported is not None)]
-        if strict:
-            kept = supported
+        # Strict mode drops unsupported sentences; otherwise sentences the model cited stay, flagged when
+        # unsupported. Refusal asides go, and so does every sentence with no source: uncited, or cited
+        # only by our overlap guess that the check then rejects. Text the model adds on its own (a link,
+        # a greeting a planted instruction asked for) never shows.
+        kept = supported if strict else [
+            s for s in judged if s.supported is not None and s.citations and (s.supported or not s.citation_inferred)
+        ]
         cited_numbers = sorted({n for s in kept for n in s.citations})
-        citations = [_citation(n, passages[n - 1], self.store) for n in cited_numbers]
+        citations = [_citation(n, passages[n - 1]) for n in cited_numbers]
         text = render([CitedSentence(s.text, s.citations) for s in kept])
         return Answer(
             question=question,
@@ -409,7 +414,7 @@ class Assistant:
         return Sentence(s.text, s.cites, score, self.judge.is_supported(score), s.inferred)
 
 
-def _citation(n: int, p: Passage, store: IndexStore) -> Citation:
+def _citation(n: int, p: Passage) -> Citation:
     return Citation(
         n=n,
         doc_id=p.chunk.doc_id,

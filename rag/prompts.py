@@ -10,6 +10,7 @@ inside passages or questions can change them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,16 +46,27 @@ class ChatPrompt:
         return self.context + self.tail
 
 
+#: Bracketed numbers inside a document ("[3]" footnotes, or a planted "[99]") have the shape of the
+#: passage markers the model cites; in the prompt they read "(3)", so every [n] there is a real passage.
+_MARKER_LIKE = re.compile(
+    r"\[(\s*(?:(?:passages?|sources?|p)\s*)?\d{1,4}(?:\s*(?:,|;|and|&|-|–)\s*\d{1,4})*\s*)\]", re.IGNORECASE
+)
+
+
+def _as_data(text: str) -> str:
+    return _MARKER_LIKE.sub(r"(\1)", " ".join(text.split()))
+
+
 def format_context(passages: Sequence[tuple[str, str, int | None]]) -> str:
     """Number passages from 1: each item is (title, text, page). A title line starts each document's run."""
     lines = ["Passages:"]
     last_title = None
     for i, (title, text, page) in enumerate(passages, 1):
         if title != last_title:
-            lines.append(f"\nDocument: {' '.join(title.split())}")
+            lines.append(f"\nDocument: {_as_data(title)}")
             last_title = title
         where = f" (page {page})" if page else ""
-        lines.append(f"[{i}]{where} {' '.join(text.split())}")
+        lines.append(f"[{i}]{where} {_as_data(text)}")
     return "\n".join(lines) + "\n\n"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 
@@ -66,6 +67,27 @@ def _load_backend(settings: Settings) -> Backend:
 
 
 def loaded_backends() -> int:
-    """How many model contexts this process has loaded (used by tests to prove sharing)."""
+    """How many model contexts this process holds: at most one per (model, role), however many calls."""
     with _lock:
         return len(_backends)
+
+
+def loaded_models() -> int:
+    """How many distinct model weights this process has loaded (contexts of one model share them)."""
+    with _lock:
+        return len({key[:2] for key in _backends})
+
+
+@atexit.register
+def close_all() -> None:
+    """Free every loaded model context (at exit, before the interpreter tears down llama.cpp)."""
+    with _lock:
+        backends = list(_backends.values())
+        _backends.clear()
+    for backend in backends:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - best effort at shutdown
+                log.debug("closing %s failed", getattr(backend, "name", backend), exc_info=True)

@@ -250,6 +250,10 @@ class IndexStore:
         with self._lock:
             if doc.doc_id in self.documents:
                 raise ValueError(f"document {doc.doc_id} is already indexed")
+            new_ids = {c.chunk_id for c in chunks}
+            if len(new_ids) != len(chunks) or new_ids & self.chunks.keys():
+                # Reused ids would leave more vectors than chunks (an index that cannot be loaded).
+                raise ValueError(f"chunk ids of {doc.doc_id} are repeated or already in use")
             self.documents[doc.doc_id] = doc
             ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
             for c in chunks:
@@ -327,7 +331,10 @@ class IndexStore:
         with self._lock:
             self._retype_if_needed()
             self.path.mkdir(parents=True, exist_ok=True)
-            gen = self.generation + 1
+            # Never reuse a generation number that has files on disk (e.g. a rebuild starts from 0):
+            # overwriting the files the current manifest points at would break it if killed now.
+            on_disk = [int(m.group(2)) for p in self.path.iterdir() if (m := _DATA_RE.match(p.name))]
+            gen = max([self.generation, *on_disk]) + 1
             names = {
                 "vectors": f"vectors-{gen:06d}.faiss",
                 "chunks": f"chunks-{gen:06d}.jsonl",

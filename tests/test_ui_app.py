@@ -301,6 +301,7 @@ class _FakePool:
     def for_model(self, model):
         return self.assistant
 
+
     def document_text(self, doc_id):
         return DOC if doc_id == "d1" else None
 
@@ -379,6 +380,36 @@ def test_sessions_do_not_share_turns(handlers_for):
     alice_final = list(h.answer_turn(alice, 4, "qwen2.5-1.5b", False))[-1][1]
     assert [t.question for t in alice_final] == ["Alice asks?"] and [t.question for t in bob] == ["Bob asks?"]
     assert bob[-1].status == "queued"
+
+
+class _FakeApiAssistant:
+    def __init__(self, result):
+        self.result, self.calls = result, []
+
+    def ask(self, question, **kw):
+        self.calls.append(question)
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def test_the_ask_api_returns_the_answer_as_json(handlers_for):
+    fake = _FakeApiAssistant(_answer())
+    out = handlers_for(fake).api_ask("What share of pools are at risk?")
+    assert fake.calls == ["What share of pools are at risk?"]
+    assert out == _answer().to_dict() and out["citations"][0]["n"] == 1
+
+
+@pytest.mark.parametrize(
+    "error, shown",
+    [(ValueError("the question is empty"), "The question is empty"), (ZeroDivisionError("boom"), "Something went wrong")],
+)
+def test_the_ask_api_turns_errors_into_a_message_not_a_traceback(handlers_for, error, shown):
+    import gradio as gr
+
+    with pytest.raises(gr.Error) as info:
+        handlers_for(_FakeApiAssistant(error)).api_ask("   ")
+    assert shown in info.value.message and "ZeroDivisionError" not in info.value.message
 
 
 def test_opening_a_source_renders_the_marked_document(handlers_for):

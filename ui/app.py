@@ -271,6 +271,21 @@ class ChatHandlers:
             turns[i] = t.but(status="error", error=GENERIC_ERROR)
         yield render_transcript(turns), turns
 
+    def api_ask(self, question: str) -> dict:
+        """The ``/ask`` API endpoint: one standalone question, answered with the page's defaults.
+
+        Returns ``Answer.to_dict()`` (text, abstained, citations, sentences). Shares the model and
+        the generation queue with the chat; a bad question comes back as a clear error message.
+        """
+        try:
+            answer = self.pool.for_model(None).ask(question or "")
+        except (ValueError, RagError) as exc:
+            raise gr.Error(_sentence(str(exc))) from None
+        except Exception:  # never a traceback to the caller
+            log.exception("answering %r through the API failed", question)
+            raise gr.Error(GENERIC_ERROR) from None
+        return answer.to_dict()
+
     def source_html(self, turns: list[Turn], turn: Any, n: Any) -> str | None:
         """The source viewer for citation ``n`` of turn ``turn``, or None if there is none."""
         try:
@@ -457,6 +472,13 @@ def build_app(settings: Settings, pool: AssistantPool | None = None) -> gr.Block
             concurrency_limit=1,
             concurrency_id="assistant",
             api_visibility="private",
+        )
+        gr.api(
+            h.api_ask,
+            api_name="ask",
+            api_description="Answer one question from the indexed documents; returns the Answer as JSON.",
+            concurrency_limit=1,
+            concurrency_id="assistant",
         )
         demo.load(h.refresh_docs, None, [doc_list, doc_pick], queue=False, api_visibility="private")
         docs_tab.select(h.refresh_docs, None, [doc_list, doc_pick], queue=False, api_visibility="private")
