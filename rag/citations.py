@@ -133,6 +133,54 @@ def content_overlap(sentence: str, passage: str) -> float:
     return len(s & p) / len(s)
 
 
+_WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "neither", "without", "cannot"})
+
+
+def _words(text: str) -> list[str]:
+    return [w.replace("’", "'") for w in _WORDS.findall(text.lower())]
+
+
+def verbatim_coverage(sentence: str, passage: str, n: int = 4) -> float:
+    """Share of the sentence's words (0..1) that lie inside a run of ``n`` or more words copied
+    in order from ``passage`` (default n=4).
+
+    A sentence mostly quoted from its passage is supported by it, whatever a small judge model
+    makes of the paraphrased rest. A negation the passage does not have in that place is never
+    covered (and then the result is 0): "X is not Y" is not a quote of "X is Y".
+    """
+    words = _words(sentence)
+    if len(words) < n:
+        return 0.0
+    pw = _words(passage)
+    grams = {tuple(pw[i : i + n]) for i in range(len(pw) - n + 1)}
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) in grams:
+            for j in range(i, i + n):
+                covered[j] = True
+    if any((w in _NEGATIONS or w.endswith("n't")) and not c for w, c in zip(words, covered)):
+        return 0.0
+    return sum(covered) / len(words)
+
+
+#: Share of an answer sentence that must be copied from its passage in runs of 4+ words to count as a quote.
+EXTRACTIVE_MIN_COVERAGE = 0.6
+
+
+def is_extractive(sentence: str, passage: str, question: str = "") -> bool:
+    """True when ``sentence`` is essentially quoted from ``passage``: at least 60% of its words lie in
+    runs of 4+ words copied from it (no negation of its own), and it adds content words beyond the
+    question, all of them from the passage. Such a sentence adds nothing the passage does not say.
+    """
+    if verbatim_coverage(sentence, passage) < EXTRACTIVE_MIN_COVERAGE:
+        return False
+    words, asked = set(tokenize(sentence)), set(tokenize(question))
+    # It must add something beyond the question (an echo of the question answers nothing) and all of it
+    # must come from the passage.
+    return bool(words - asked) and words - asked <= set(tokenize(passage))
+
+
 def numbers_in(text: str) -> set[str]:
     return {m.group(0).rstrip("%").replace(",", "") for m in _NUMBER.finditer(text)}
 

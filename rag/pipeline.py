@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .citations import CitedSentence, attach_citations, content_overlap, render, unsupported_numbers
+from .citations import CitedSentence, attach_citations, content_overlap, is_extractive, render, unsupported_numbers
 from .config import Settings, setup_offline
 from .errors import RagError
 from .generator import Backend, GenerationStats
@@ -363,7 +363,7 @@ class Assistant:
             if s.refusal:
                 judged.append(Sentence(s.text, (), None, None, False))
                 continue
-            judged.append(self._check(s, passages, judge_mode))
+            judged.append(self._check(s, passages, judge_mode, standalone))
 
         supported = [s for s in judged if s.supported]
         checked = [s for s in judged if s.supported is not None]
@@ -398,8 +398,14 @@ class Assistant:
             stats=prep.stats,
         )
 
-    def _check(self, s: CitedSentence, passages: list[Passage], mode: str) -> Sentence:
-        """Support of one sentence by its cited passages: invented numbers fail; then the judge decides."""
+    def _check(self, s: CitedSentence, passages: list[Passage], mode: str, question: str = "") -> Sentence:
+        """Support of one sentence by its cited passages.
+
+        Invented numbers fail. A sentence quoted from a cited passage (``is_extractive``: mostly copied
+        word for word, no new content word beyond the passage and the question, no negation of its own)
+        is supported without asking the judge; one quoted from another passage of the prompt is re-cited
+        to that passage (marked as an inferred citation). Otherwise the judge decides.
+        """
         if not s.cites:
             return Sentence(s.text, (), 0.0, False, False)
         cited_texts = [passages[n - 1].text for n in s.cites]
@@ -407,6 +413,12 @@ class Assistant:
             return Sentence(s.text, s.cites, 0.0, False, s.inferred)
         if mode == "off":
             return Sentence(s.text, s.cites, None, True, s.inferred)
+        if any(is_extractive(s.text, t, question) for t in cited_texts):
+            return Sentence(s.text, s.cites, 1.0, True, s.inferred)
+        # A quote given the wrong number (a near miss the small model makes) is re-pointed at its passage.
+        quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and is_extractive(s.text, p.text, question)]
+        if quoted:
+            return Sentence(s.text, (quoted[0],), 1.0, True, True)
         lexical = content_overlap(s.text, " ".join(cited_texts))
         if mode == "lexical":
             return Sentence(s.text, s.cites, lexical, lexical >= 0.5, s.inferred)

@@ -133,7 +133,8 @@ class Sentence:
     """One answer sentence, the passages it cites and how well they support it.
 
     ``support`` is the judge's probability (0..1) that the cited passages support
-    the sentence, or None when no judge ran; ``supported`` is the decision.
+    the sentence (1.0 when the sentence is quoted from a cited passage, 0.0 when it has
+    a number they lack), or None when no judge ran; ``supported`` is the decision.
     """
 
     text: str

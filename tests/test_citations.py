@@ -95,3 +95,50 @@ def test_citation_parser_never_raises_and_never_cites_out_of_range(text, n_passa
 def test_citation_parser_handles_marker_soup(parts):
     for s in attach_citations("".join(parts), PASSAGES):
         assert all(1 <= n <= 3 for n in s.cites)
+
+
+# ----- quoted sentences ---------------------------------------------------------------------------
+
+_POOLS = (
+    "At local level, the picture is mixed. Reports suggest that one third of swimming pools are at risk of "
+    "closure due to high energy bills, as leisure centres don't meet the criteria for the energy support scheme."
+)
+
+
+def test_a_sentence_copied_from_its_passage_is_fully_covered():
+    from rag.citations import verbatim_coverage
+
+    assert verbatim_coverage("One third of swimming pools are at risk of closure due to high energy bills.", _POOLS) == 1.0
+    assert verbatim_coverage("Pools are cheap.", _POOLS) == 0.0
+
+
+def test_a_negation_the_passage_lacks_is_never_a_quote():
+    from rag.citations import is_extractive, verbatim_coverage
+
+    s = "One third of swimming pools are not at risk of closure due to high energy bills."
+    assert verbatim_coverage(s, _POOLS) == 0.0 and not is_extractive(s, _POOLS)
+    assert not is_extractive("Leisure centres don't meet the criteria for the energy support scheme.", "Leisure centres meet the criteria for the energy support scheme.")
+
+
+def test_a_quote_with_an_added_fact_is_not_extractive_but_words_from_the_question_are_allowed():
+    from rag.citations import is_extractive
+
+    added = "One third of swimming pools in Scotland are at risk of closure due to high energy bills."
+    assert not is_extractive(added, _POOLS)
+    framed = "Swimming pools are threatened: one third of swimming pools are at risk of closure due to high energy bills."
+    assert not is_extractive(framed, _POOLS)
+    assert is_extractive(framed, _POOLS, question="Which facilities are threatened by energy costs?")
+
+
+def test_a_loose_paraphrase_is_left_to_the_judge():
+    from rag.citations import is_extractive
+
+    assert not is_extractive("A third of pools could shut because energy is expensive.", _POOLS)
+
+
+def test_a_sentence_that_only_echoes_the_question_is_not_a_quote():
+    from rag.citations import is_extractive
+
+    q = "Who published the reports suggesting that one third of swimming pools are at risk of closure?"
+    echo = "The reports suggesting that one third of swimming pools are at risk of closure were published by."
+    assert not is_extractive(echo, _POOLS, question=q)

@@ -195,6 +195,31 @@ def test_a_sentence_only_tied_to_a_passage_by_guesswork_is_dropped_when_the_judg
     assert [(s.text, s.supported) for s in answer.sentences] == [(f"{first}.", True), (f"{second}.", True), (f"{doubtful}.", False)]
 
 
+def test_a_quote_given_the_wrong_passage_number_is_recited_to_its_passage(scripted, monkeypatch):
+    probe = scripted("")
+    n = _passage_number(probe, "swimming pools are at risk of closure")
+    m = _passage_number(probe, "Integrated Care Boards")
+    assert n != m
+    first = "One third of swimming pools are at risk of closure due to high energy bills"
+    assistant = scripted(f"{first} [{m}].")
+    # A judge that rejects everything: only the quote check can keep the sentence.
+    monkeypatch.setattr(Assistant, "judge", property(lambda self: ScriptedJudge(())))
+    answer = assistant.ask("What share of swimming pools are at risk of closure?", judge="llm")
+    assert not answer.abstained, answer
+    assert answer.text == f"{first} [{n}]."
+    assert [(s.citations, s.supported, s.citation_inferred) for s in answer.sentences] == [((n,), True, True)]
+    assert [c.n for c in answer.citations] == [n] and first.lower() in answer.citations[0].quote.lower()
+
+
+def test_a_claim_not_quoted_from_any_passage_still_needs_the_judge(scripted, monkeypatch):
+    probe = scripted("")
+    n = _passage_number(probe, "swimming pools are at risk of closure")
+    assistant = scripted(f"Most swimming pools in England will close next winter [{n}].")
+    monkeypatch.setattr(Assistant, "judge", property(lambda self: ScriptedJudge(())))
+    answer = assistant.ask("What share of swimming pools are at risk of closure?", judge="llm")
+    assert answer.abstained and answer.reason == "unsupported" and answer.citations == []
+
+
 def test_markers_pointing_at_no_passage_are_never_cited(scripted):
     probe = scripted("")
     count = len(probe._whole_corpus()[1])
