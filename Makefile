@@ -39,14 +39,20 @@ run: index
 
 serve: run
 
+# The seed eval gates regressions: thresholds sit below the measured figures (README, Evaluation).
+SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctly=0.75 \
+	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
+	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
+
 test: install system-deps
 	$(PY) -m pytest -q
+	$(VENV)/bin/rag eval --suite seed --out test-artifacts/seed-eval $(SEED_GATE)
 
 test-fast: install
 	$(PY) -m pytest -q -m "not models and not browser"
 
 eval: install
-	$(VENV)/bin/rag eval --suite seed
+	$(VENV)/bin/rag eval --suite seed $(SEED_GATE)
 
 bench: install
 	$(VENV)/bin/rag bench
