@@ -358,7 +358,7 @@ def run_judge(settings: Settings, limit: int | None = None) -> SuiteResult:
         "seconds_per_pair": M.mean(secs),
     }
     notes = [
-        "WiCE labels: supported = label 0; partially/not supported = label 1 (treated as not supported).",
+        "Labels: 1 = supported (WiCE label 0); partially or not supported (WiCE label 1) count as not supported (0).",
         "best_threshold_on_this_set is tuned on these claims; balanced_accuracy_2fold_cv picks the threshold on one "
         "half and measures on the other (the honest figure).",
     ]
