@@ -166,14 +166,16 @@ def verbatim_coverage(sentence: str, passage: str, n: int = 4) -> float:
 
 #: Share of an answer sentence that must be copied from its passage in runs of 4+ words to count as a quote.
 EXTRACTIVE_MIN_COVERAGE = 0.6
+#: Shorter sentences are left to the judge: a few copied words (a link, a planted sign-off) are not a claim.
+EXTRACTIVE_MIN_WORDS = 8
 
 
 def is_extractive(sentence: str, passage: str, question: str = "") -> bool:
-    """True when ``sentence`` is essentially quoted from ``passage``: at least 60% of its words lie in
+    """True when ``sentence`` (8+ words) is essentially quoted from ``passage``: at least 60% of its words lie in
     runs of 4+ words copied from it (no negation of its own), and it adds content words beyond the
     question, all of them from the passage. Such a sentence adds nothing the passage does not say.
     """
-    if verbatim_coverage(sentence, passage) < EXTRACTIVE_MIN_COVERAGE:
+    if len(_words(sentence)) < EXTRACTIVE_MIN_WORDS or verbatim_coverage(sentence, passage) < EXTRACTIVE_MIN_COVERAGE:
         return False
     words, asked = set(tokenize(sentence)), set(tokenize(question))
     # It must add something beyond the question (an echo of the question answers nothing) and all of it
