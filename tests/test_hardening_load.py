@@ -49,6 +49,17 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
 
 
+def throughput(latencies: list[float], wall: float) -> dict:
+    """Requests, wall time, questions per minute and latency p50/p95 of one load run."""
+    return {
+        "requests": len(latencies),
+        "wall_s": round(wall, 2),
+        "throughput_qpm": round(60 * len(latencies) / wall, 2),
+        "latency_p50_s": round(statistics.median(latencies), 2),
+        "latency_p95_s": round(p95(latencies), 2),
+    }
+
+
 def write_artifact(name: str, data: dict) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
@@ -114,11 +125,7 @@ def test_16_concurrent_questions_get_their_own_cited_answers_from_one_shared_mod
     growth = rss_after - rss_before
     latencies = [s for _, _, s, _ in results]
     stats = {
-        "requests": N_REQUESTS,
-        "wall_s": round(wall, 2),
-        "throughput_qpm": round(60 * N_REQUESTS / wall, 2),
-        "latency_p50_s": round(statistics.median(latencies), 2),
-        "latency_p95_s": round(p95(latencies), 2),
+        **throughput(latencies, wall),
         "latency_max_s": round(max(latencies), 2),
         "rss_before_mb": round(rss_before / 2**20),
         "rss_after_mb": round(rss_after / 2**20),
@@ -224,12 +231,6 @@ def test_16_concurrent_questions_through_the_running_chat_page(running_ui):
             assert result.get("question", question) == question
             assert any(quote in c["quote"] for c in result["citations"]), (question, text[:500])
     latencies = [s for _, _, s in results]
-    stats = {
-        "requests": N_REQUESTS,
-        "wall_s": round(wall, 2),
-        "throughput_qpm": round(60 * N_REQUESTS / wall, 2),
-        "latency_p50_s": round(statistics.median(latencies), 2),
-        "latency_p95_s": round(p95(latencies), 2),
-    }
+    stats = throughput(latencies, wall)
     write_artifact("load.json", {"ui_gradio_client": stats})
     print("load (chat page):", json.dumps(stats))
