@@ -44,12 +44,15 @@ SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctl
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
+# The fast tier loads no model (conftest makes any model load fail): a plain bug fails in seconds.
+FAST := -m "not models and not browser"
+
 test: install system-deps
 	$(PY) -m pytest -q
 	$(VENV)/bin/rag eval --suite seed --out test-artifacts/seed-eval $(SEED_GATE)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not models and not browser"
+	$(PY) -m pytest -q $(FAST)
 
 eval: install
 	$(VENV)/bin/rag eval --suite seed $(SEED_GATE)

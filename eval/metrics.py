@@ -145,15 +145,6 @@ def best_threshold(labels: Sequence[int], scores: Sequence[float]) -> tuple[floa
     return best, balanced_accuracy(labels, scores, best)
 
 
-def percentile(values: Iterable[float], q: float) -> float:
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    idx = (len(v) - 1) * q / 100.0
-    lo, hi = math.floor(idx), math.ceil(idx)
-    return v[lo] + (v[hi] - v[lo]) * (idx - lo)
-
-
 def mean(values: Iterable[float]) -> float:
     v = [x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
     return sum(v) / len(v) if v else float("nan")

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.config import PROJECT_ROOT, Settings
+from rag import PROJECT_ROOT, Settings
 
 from .suites import SUITES, SuiteResult
 
@@ -158,13 +158,11 @@ def check_thresholds(metrics: dict, rules: list[str]) -> list[str]:
     return failed
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    """``rag eval``: run ``args.suite`` with ``settings``; exit status 1 when a ``--fail-under`` rule fails."""
     if args.suite not in SUITES:
         print(f"error: unknown suite {args.suite!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
         return 2
-    settings = Settings.from_env().replace(
-        model=getattr(args, "model", None), judge=getattr(args, "judge", None), top_k=getattr(args, "k", None)
-    )
     out = Path(args.out) if args.out else REPORTS / args.suite
     t0 = time.perf_counter()
     result = SUITES[args.suite](settings, limit=args.limit)

@@ -21,9 +21,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings
+from rag import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings
 
 from . import metrics as M
+from .bench.stats import percentile
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _eval_settings(base: Settings, suite: str) -> Settings:
 
 def run_qa_suite(name: str, items: list[dict], settings: Settings, sources: list[Path], limit: int | None) -> SuiteResult:
     """Ask every question through ``ask()`` and score answers, citations, abstention and faithfulness."""
-    from rag.pipeline import Assistant
+    from rag import Assistant
 
     for s in sources:
         _require(s)
@@ -88,7 +89,7 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
     cited_ok = any(M.quote_contains(c.quote, s) for c in answer.citations for s in supporting)
     facts_ok, missing = M.facts_present(answer.text, item.get("required_facts") or [])
     # Retrieval quality, independent of the answer: where do the supporting passages rank?
-    ranked = assistant.search(item["question"], k=10) if supporting else []
+    ranked = answer.retrieved[:10] if supporting else []
     relevant_ranks = [i for i, p in enumerate(ranked) if any(M.quote_contains(p.text, s) for s in supporting)]
     ranked_ids = list(range(len(ranked)))
     relevant = set(relevant_ranks)
@@ -132,8 +133,8 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
         "ndcg@10": M.ndcg_at_k(relevant, ranked_ids, 10) if supporting else None,
         "faithfulness": (sum(1 for s in sents if s.supported) / len(sents)) if sents else None,
         "latency_s": latency,
-        "first_token_s": answer.stats.get("first_token_s"),
-        "prompt_tokens": answer.stats.get("prompt_tokens"),
+        "first_token_s": answer.stats.first_token_s,
+        "prompt_tokens": answer.stats.prompt_tokens,
     }
 
 
@@ -153,8 +154,8 @@ def _qa_metrics(name: str, rows: list[dict]) -> SuiteResult:
         "retrieval_mrr": M.mean(r["mrr"] for r in answerable),
         "retrieval_ndcg@10": M.mean(r["ndcg@10"] for r in answerable),
         "faithfulness": M.mean(r["faithfulness"] for r in answered),
-        "latency_p50_s": M.percentile([r["latency_s"] for r in rows], 50),
-        "latency_p95_s": M.percentile([r["latency_s"] for r in rows], 95),
+        "latency_p50_s": percentile([r["latency_s"] for r in rows], 50),
+        "latency_p95_s": percentile([r["latency_s"] for r in rows], 95),
     }
     for t in sorted({r["type"] for r in decline}):
         sub = [r for r in decline if r["type"] == t]
@@ -181,8 +182,7 @@ def run_whitepaper(settings: Settings, limit: int | None = None) -> SuiteResult:
 
 def conditionalqa_documents() -> tuple[list, dict[str, tuple[str, int, int]]]:
     """One document per GOV.UK page from the evidence pool; returns docs and ev-id -> (doc_id, start, end)."""
-    from rag.loaders import doc_id_for
-    from rag.types import Document
+    from rag import Document, doc_id_for
 
     _require(CONDITIONALQA / "evidence_pool_corpus.jsonl")
     pages: dict[str, list[dict]] = defaultdict(list)
@@ -205,14 +205,13 @@ def conditionalqa_documents() -> tuple[list, dict[str, tuple[str, int, int]]]:
 
 
 def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool = True) -> SuiteResult:
-    from rag.indexer import Indexer
-    from rag.pipeline import Assistant
+    from rag import Assistant, Indexer, get_embedder
 
     settings = _eval_settings(settings, "conditionalqa")
     docs, spans = conditionalqa_documents()
     t0 = time.perf_counter()
+    _, report = Indexer(settings, get_embedder(settings)).index_documents(docs, progress=True)
     assistant = Assistant(settings)
-    _, report = Indexer(settings, assistant.embedder).index_documents(docs, progress=True)
     index_s = time.perf_counter() - t0
     questions = read_jsonl(CONDITIONALQA / "conditionalqa_dev.jsonl")
     # Retrieval is measured on every question; answers (slow on a CPU) on all, or a stratified sample.
@@ -279,8 +278,8 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
             answer_f1=M.mean(r["f1"] for r in ans),
             answer_contains_gold=M.mean(r["contains"] for r in ans),
             answered_questions=len(answered),
-            latency_p50_s=M.percentile([r["latency_s"] for r in answered], 50),
-            latency_p95_s=M.percentile([r["latency_s"] for r in answered], 95),
+            latency_p50_s=percentile([r["latency_s"] for r in answered], 50),
+            latency_p95_s=percentile([r["latency_s"] for r in answered], 95),
         )
         m.update(M.abstention_scores([r["type"] == "unanswerable" for r in answered], [r["abstained"] for r in answered]))
     return SuiteResult("conditionalqa", m, rows, [r["latency_s"] for r in answered])
@@ -307,19 +306,13 @@ def wice_claims(limit: int | None = None, seed: int = 0) -> list[tuple[str, str,
 
 
 def run_judge(settings: Settings, limit: int | None = None) -> SuiteResult:
-    from rag.judge import Judge
-    from rag.registry import get_backend
+    from rag import Judge
 
-    judge = Judge(get_backend(settings, role="judge"))
+    judge = Judge.from_settings(settings)
     claims = wice_claims(limit)
     rows, labels, scores, secs = [], [], [], []
     # Scores are kept per claim in the cache folder, so an interrupted run resumes where it stopped.
-    import hashlib
-
-    from rag.prompts import JUDGE_SYSTEM, judge_context, judge_tail
-
-    fingerprint = hashlib.sha256(f"{JUDGE_SYSTEM}{judge_context(['P'])}{judge_tail('C')}".encode()).hexdigest()[:12]
-    cache = settings.cache_dir / "eval-judge" / f"wice-{judge.backend.name}-{fingerprint}.jsonl"
+    cache = settings.cache_dir / "eval-judge" / f"wice-{judge.fingerprint}.jsonl"
     cache.parent.mkdir(parents=True, exist_ok=True)
     done = {r["id"]: r for r in read_jsonl(cache)} if cache.exists() else {}
     for cid, claim, label, chunks in tqdm(claims, desc="judge: WiCE claims", unit="claim"):

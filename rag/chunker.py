@@ -11,7 +11,7 @@ nothing is silently truncated at embedding time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .types import Chunk, Document
@@ -139,9 +139,3 @@ class Chunker:
                 )
             )
         return chunks
-
-    def run_many(self, documents: Iterable[Document], first_chunk_id: int = 0) -> list[Chunk]:
-        out: list[Chunk] = []
-        for d in documents:
-            out.extend(self.run(d, first_chunk_id + len(out)))
-        return out

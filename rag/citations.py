@@ -170,12 +170,20 @@ EXTRACTIVE_MIN_COVERAGE = 0.6
 EXTRACTIVE_MIN_WORDS = 8
 
 
-def is_extractive(sentence: str, passage: str, question: str = "") -> bool:
-    """True when ``sentence`` (8+ words) is essentially quoted from ``passage``: at least 60% of its words lie in
-    runs of 4+ words copied from it (no negation of its own), and it adds content words beyond the
-    question, all of them from the passage. Such a sentence adds nothing the passage does not say.
+def is_extractive(
+    sentence: str,
+    passage: str,
+    question: str = "",
+    *,
+    min_coverage: float = EXTRACTIVE_MIN_COVERAGE,
+    min_words: int = EXTRACTIVE_MIN_WORDS,
+) -> bool:
+    """True when ``sentence`` (``min_words``, default 8, or more) is essentially quoted from ``passage``:
+    at least ``min_coverage`` (default 60%) of its words lie in runs of 4+ words copied from it (no
+    negation of its own), and it adds content words beyond the question, all of them from the passage.
+    Such a sentence adds nothing the passage does not say.
     """
-    if len(_words(sentence)) < EXTRACTIVE_MIN_WORDS or verbatim_coverage(sentence, passage) < EXTRACTIVE_MIN_COVERAGE:
+    if len(_words(sentence)) < min_words or verbatim_coverage(sentence, passage) < min_coverage:
         return False
     words, asked = set(tokenize(sentence)), set(tokenize(question))
     # It must add something beyond the question (an echo of the question answers nothing) and all of it
@@ -236,18 +244,6 @@ def attach_citations(raw: str, passages: Sequence[str], *, min_overlap: float = 
                 inferred = True
         out.append(CitedSentence(clean, tuple(cites), inferred, refusal))
     return out
-
-
-def renumber(sentences: Sequence[CitedSentence]) -> tuple[list[CitedSentence], list[int]]:
-    """Renumber citations 1..m by first use; returns the new sentences and, for each new
-    number, the old prompt number it stands for."""
-    order: list[int] = []
-    for s in sentences:
-        for c in s.cites:
-            if c not in order:
-                order.append(c)
-    new_of = {old: i + 1 for i, old in enumerate(order)}
-    return [CitedSentence(s.text, tuple(new_of[c] for c in s.cites), s.inferred, s.refusal) for s in sentences], order
 
 
 def render(sentences: Sequence[CitedSentence]) -> str:

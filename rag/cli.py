@@ -4,12 +4,17 @@
     rag ask "QUESTION" [--index DIR] [--json] [-k N] [--strict] [--judge MODE]
     rag docs [--index DIR]              list indexed documents
     rag remove DOC... [--index DIR]     remove documents by id or path
-    rag serve [--host H] [--port P]     the chat in the browser
-    rag eval --suite NAME               the offline evaluation
-    rag bench [--quick]                 the speed benchmark
+    rag serve [--host H] [--port P]     the chat in the browser (from ``ui``)
+    rag eval --suite NAME               the offline evaluation (from ``eval``)
+    rag bench [--quick]                 the speed benchmark (from ``eval``)
 
-Settings come from ``RAG_*`` environment variables (see ``rag.config``) and the flags
-below. Each command imports only what it needs, so ``rag ask`` starts quickly.
+``python -m rag`` is the same command. Settings come from ``RAG_*`` environment variables (see
+``rag.config``) and the flags below. Each command imports only what it needs, so ``rag ask``
+starts quickly.
+
+Commands that live outside the library (``serve``, ``eval``, ``bench``) are plug-ins: packages
+declare them under the ``rag.commands`` entry-point group as a function that takes the
+sub-parsers and ``add_common_options`` and registers its command; the library never imports them.
 """
 
 from __future__ import annotations
@@ -18,16 +23,22 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import threading
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TextIO
 
 from .config import Settings, setup_offline
 from .errors import RagError
+from .types import Answer, Checking, DraftPiece, Final
 
 log = logging.getLogger("rag")
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """``Settings.from_env()`` with the command's flags applied."""
     s = Settings.from_env()
     return s.replace(
         index_dir=getattr(args, "index", None),
@@ -39,7 +50,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """The options every command takes: index, model, backend, verbosity."""
     p.add_argument("--index", metavar="DIR", help="index folder (default: the default corpus's index)")
     p.add_argument("--model", help="qwen2.5-1.5b (default), qwen2.5-0.5b or a .gguf path")
     p.add_argument("--backend", choices=["llama-cpp", "transformers", "openai"], help="generator backend")
@@ -49,64 +61,104 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from .pipeline import Assistant
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     report = Assistant(settings).index(args.paths, rebuild=args.rebuild, prune=args.prune, progress=not args.quiet)
     print(report.summary())
     return 1 if report.skipped else 0
 
 
-def _print_answer(answer, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
-        return
-    print()
-    if answer.abstained:
-        return
+def _print_sources(answer: Answer, out: TextIO) -> None:
     flagged = [s for s in answer.sentences if s.supported is False]
     if flagged:
-        print("\nNot supported by the cited passages:")
+        out.write("\nNot supported by the cited passages:\n")
         for s in flagged:
-            print(f"  ! {s.text}")
-    print("\nSources:")
+            out.write(f"  ! {s.text}\n")
+    if answer.citations:
+        out.write("\nSources:\n")
     for c in answer.citations:
         where = f", page {c.page}" if c.page else ""
-        print(f"[{c.n}] {c.title}{where} ({Path(c.source).name}, chars {c.start}-{c.end}, score {c.score:.3f})")
+        out.write(f"[{c.n}] {c.title}{where} ({Path(c.source).name}, chars {c.start}-{c.end}, score {c.score:.3f})\n")
         quote = " ".join(c.quote.split())
-        print(f"    \"{quote}\"")
+        out.write(f'    "{quote}"\n')
+
+
+def _preload_generator(assistant) -> None:
+    try:
+        _ = assistant.generator
+    except Exception:  # the question's own path reports the problem
+        log.debug("preloading the model failed", exc_info=True)
+
+
+class DraftView:
+    """Shows the unchecked draft on a terminal, marked as a draft, then erases it for the checked answer."""
+
+    LABEL = "Draft (not checked yet): "
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.text = ""
+
+    def _write(self, s: str) -> None:
+        self.out.write(s)
+        self.out.flush()
+
+    def piece(self, text: str) -> None:
+        if not self.text:
+            self._write("\x1b[2m" + self.LABEL)
+        self.text += text
+        self._write(text)
+
+    def checking(self) -> None:
+        if self.text:
+            self._write("  [checking against the sources…]")
+
+    def erase(self) -> None:
+        """Remove the draft lines (the terminal may have wrapped them)."""
+        if not self.text:
+            return
+        width = max(20, shutil.get_terminal_size((80, 24)).columns)
+        shown = self.LABEL + self.text + "  [checking against the sources…]"
+        rows = sum(max(1, -(-len(line) // width)) for line in shown.split("\n"))
+        self._write("\x1b[0m\r" + ("\x1b[1A" * (rows - 1)) + "\x1b[J")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from .pipeline import get_assistant
-    from .types import Answer
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
+    out = sys.stdout
     if args.index is None and not Path(settings.index_dir, "manifest.json").exists():
         from .pipeline import ensure_default_index
 
-        ensure_default_index(settings, progress=not args.json)
+        ensure_default_index(settings, progress=sys.stderr.isatty())
     assistant = get_assistant(settings=settings)
-    stream = assistant.ask(args.question, stream=True)
+    events = assistant.stream(args.question)  # validates the question before anything loads
+    # The answering model loads while the embedder and the index load: start-up overlaps on 2 cores.
+    threading.Thread(target=_preload_generator, args=(assistant,), name="rag-preload", daemon=True).start()
+    draft = DraftView(out) if out.isatty() and not args.json else None
     answer = None
-    for item in stream:
-        if isinstance(item, Answer):
-            answer = item
-        elif not args.json:
-            sys.stdout.write(item)
-            sys.stdout.flush()
+    for event in events:
+        if isinstance(event, Final):
+            answer = event.answer
+        elif draft is not None and isinstance(event, DraftPiece):
+            draft.piece(event.text)
+        elif draft is not None and isinstance(event, Checking):
+            draft.checking()
     assert answer is not None
-    if not args.json and answer.abstained:
-        # What streamed was the model's refusal (or nothing): print the final wording.
-        sys.stdout.write(("\r\n" if answer.stats.get("prompt_tokens") else "") + answer.text)
-    elif not args.json:
-        sys.stdout.write("\n\nAnswer: " + answer.text)
-    _print_answer(answer, args.json)
+    if args.json:
+        out.write(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if draft is not None:
+        draft.erase()
+    out.write(answer.text + "\n")
+    _print_sources(answer, out)
     return 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
     from .pipeline import get_assistant
 
-    docs = get_assistant(settings=_settings(args)).documents()
+    docs = get_assistant(settings=settings_from_args(args)).documents()
     for d in docs:
         print(f"{d['doc_id']}  {d['chunks']:5d} chunks  {d['title']}  ({d['source']})")
     print(f"{len(docs)} documents")
@@ -116,27 +168,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from .pipeline import get_assistant
 
-    for src in get_assistant(settings=_settings(args)).delete_from_index(args.docs):
+    for src in get_assistant(settings=settings_from_args(args)).delete_from_index(args.docs):
         print(f"removed {src}")
     return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from ui.app import serve
-
-    return serve(_settings(args), host=args.host, port=args.port, auth=args.auth, open_browser=args.open)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.run import main as eval_main
-
-    return eval_main(args)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from eval.bench import main as bench_main
-
-    return bench_main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove indexed documents not under PATHS")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
-    _add_common(p)
+    add_common_options(p)
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
@@ -158,53 +192,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="drop sentences the judge does not support")
     p.add_argument("--judge", choices=["llm", "lexical", "off"], help="how sentences are checked (default llm)")
     p.set_defaults(func=cmd_ask)
-    _add_common(p)
+    add_common_options(p)
 
     p = sub.add_parser("docs", help="list the indexed documents")
     p.set_defaults(func=cmd_docs)
-    _add_common(p)
+    add_common_options(p)
 
     p = sub.add_parser("remove", help="remove documents by doc id or source path")
     p.add_argument("docs", nargs="+")
     p.set_defaults(func=cmd_remove)
-    _add_common(p)
+    add_common_options(p)
 
-    p = sub.add_parser("serve", help="start the chat in the browser")
-    p.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"), help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")), help="port (default 7860)")
-    p.add_argument("--auth", default=os.environ.get("RAG_AUTH"), help="USER:PASSWORD required to use the page")
-    p.add_argument("--open", action="store_true", help="open a browser tab")
-    p.set_defaults(func=cmd_serve)
-    _add_common(p)
-
-    p = sub.add_parser("eval", help="run an evaluation suite")
-    p.add_argument("--suite", default="seed", help="seed, whitepaper, conditionalqa or judge (default seed)")
-    p.add_argument("--out", help="report folder (default eval/reports/<suite>)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N items (a stratified sample for judge)")
-    p.add_argument("--compare", metavar="OTHER_REPORT", help="print deltas against another report's metrics.json")
-    p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE", help="exit 1 if a metric is lower")
-    p.add_argument("--judge", choices=["llm", "lexical", "off"], help="how answer sentences are checked")
-    p.add_argument("-k", type=int, help="passages to retrieve")
-    p.set_defaults(func=cmd_eval)
-    _add_common(p)
-
-    p = sub.add_parser("bench", help="run the speed benchmark")
-    p.add_argument("--quick", action="store_true", help="a CI-sized run")
-    p.add_argument("--out", help="output folder (default eval/reports/bench)")
-    p.set_defaults(func=cmd_bench)
-    _add_common(p)
+    for entry in sorted(entry_points(group="rag.commands"), key=lambda e: e.name):
+        try:
+            register = entry.load()
+        except ImportError as exc:  # a plug-in whose package is not installed
+            log.debug("command %s unavailable: %s", entry.name, exc)
+            continue
+        register(sub, add_common_options)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     setup_offline()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "faiss.loader", "sentence_transformers", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:
+        # Dependencies' own progress bars and logs ("Loading weights", index building) only with -v;
+        # our progress bars (indexing, evaluation) stay.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("httpx", "faiss", "faiss.loader", "sentence_transformers", "transformers", "bm25s", "llama_cpp"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except (RagError, ValueError) as exc:

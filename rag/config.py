@@ -59,6 +59,37 @@ class Settings:
         strict: Drop sentences the judge does not support (default False: keep and flag them).
         max_question_chars: Longer questions are refused with a message (default 2000).
         max_upload_mb: Largest file accepted for indexing, in MB (default 20).
+        openai_api_key: Bearer key sent to the OpenAI-compatible server (default: none).
+
+    Retrieval kept on the answer:
+        retrieved_k: Ranked passages kept on ``Answer.retrieved`` for inspection and evaluation (default 10).
+
+    Checking answers (``rag.verifier``, ``rag.policy``):
+        judge_threshold: Judge support score (P(Yes)) at or above which a sentence is supported (default 0.5).
+        relevance_threshold: P(Yes) at or above which the answer counts as answering the question (default 0.5).
+        lexical_threshold: With ``judge=lexical``, share of a sentence's content words that must appear in
+            its cited passages (default 0.5).
+        citation_min_overlap: An uncited sentence is given the passage sharing at least this share of its
+            content words (default 0.5).
+        quote_min_coverage: Share of a sentence that must be copied from its passage in runs of 4+ words
+            to count as a quote, accepted without the judge (default 0.6).
+        quote_min_words: Sentences shorter than this always go to the judge (default 8).
+        min_supported_share: The answer is withdrawn when fewer than this share of its checked sentences
+            are supported (default 0.5).
+        judge_max_passage_tokens: Longer passages are judged in overlapping windows (default 2400).
+        judge_window_overlap: Overlap between neighbouring judge windows, as a share of a window (default 0.25).
+
+    Follow-up questions (``rag.rewriter``):
+        rewrite_max_tokens: Longest rewritten question, in model tokens (default 60).
+        rewrite_turns: Earlier turns shown to the rewriter (default 3).
+        rewrite_answer_chars: Each earlier answer is cut to this many characters for the rewriter (default 400).
+
+    Serving (``rag serve``):
+        host: Listen address (default 127.0.0.1: this computer only).
+        port: Port of the chat page (default 7860).
+        auth: ``USER:PASSWORD`` required to use the page (default: none).
+        ui_refresh_s: Least time between two refreshes of a streaming answer on the page (default 0.08).
+        ui_queue_size: Questions that may wait in the page's queue before new ones are refused (default 64).
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -85,6 +116,25 @@ class Settings:
     strict: bool = False
     max_question_chars: int = 2000
     max_upload_mb: int = 20
+    openai_api_key: str = field(default="", repr=False)
+    retrieved_k: int = 10
+    judge_threshold: float = 0.5
+    relevance_threshold: float = 0.5
+    lexical_threshold: float = 0.5
+    citation_min_overlap: float = 0.5
+    quote_min_coverage: float = 0.6
+    quote_min_words: int = 8
+    min_supported_share: float = 0.5
+    judge_max_passage_tokens: int = 2400
+    judge_window_overlap: float = 0.25
+    rewrite_max_tokens: int = 60
+    rewrite_turns: int = 3
+    rewrite_answer_chars: int = 400
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str = field(default="", repr=False)
+    ui_refresh_s: float = 0.08
+    ui_queue_size: int = 64
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 254:
@@ -97,6 +147,16 @@ class Settings:
             raise ValueError(f"unknown backend {self.backend!r}: use llama-cpp, transformers or openai")
         if self.judge not in {"llm", "lexical", "off"}:
             raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
+        for name in ("judge_threshold", "relevance_threshold", "lexical_threshold", "citation_min_overlap",
+                     "quote_min_coverage", "min_supported_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if not 0.0 <= self.judge_window_overlap < 1.0:
+            raise ValueError("judge_window_overlap must be at least 0 and below 1")
+        if self.retrieved_k < 1 or self.rewrite_max_tokens < 1 or self.rewrite_turns < 1:
+            raise ValueError("retrieved_k, rewrite_max_tokens and rewrite_turns must be at least 1")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is not a valid port number")
 
     def replace(self, **changes: Any) -> "Settings":
         """Return a copy with ``changes`` applied (``None`` values are ignored)."""

@@ -110,6 +110,8 @@ class LlamaCppBackend:
         )
         self.load_s = time.perf_counter() - t0
         self.n_ctx = n_ctx
+        self.n_threads = self.llm.n_threads
+        self.n_batch = self.llm.n_batch
         # One lock for every llama.cpp context in the process: they share the same CPU cores.
         self.lock = LLAMA_CPU_LOCK
         self._stop_ids = {self.llm.token_eos()}
@@ -120,6 +122,11 @@ class LlamaCppBackend:
         self._yes_ids = self._single_token_ids(_YES)
         self._no_ids = self._single_token_ids(_NO)
         log.info("loaded %s in %.1fs", self.name, self.load_s)
+
+    def forget_cache(self) -> None:
+        """Drop the KV cache: the next prompt is processed from its first token (for benchmarks)."""
+        with self.lock:
+            self.llm.reset()
 
     def close(self) -> None:
         """Free the llama.cpp context (also done at interpreter exit by the registry)."""

@@ -13,14 +13,13 @@ Usage::
     from rag.judge import Judge
     j = Judge()
     j.support("One third of pools are at risk.", passage)   # -> 0..1
-    j.support_batch([(claim, passage), ...])
     j.threshold
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from .config import Settings
 from .generator import Backend
@@ -28,11 +27,7 @@ from .prompts import JUDGE_SYSTEM, ChatPrompt, judge_context, judge_tail, releva
 
 log = logging.getLogger(__name__)
 
-#: P(Yes) share at or above which a claim counts as supported; chosen on WiCE dev
-#: (oracle chunks, max over a claim's rows) by maximising balanced accuracy.
-DEFAULT_THRESHOLD = 0.5
-#: Passages longer than this many model tokens are judged in overlapping windows (max taken).
-MAX_PASSAGE_TOKENS = 2400
+_DEFAULTS = Settings.__dataclass_fields__
 
 
 class Judge:
@@ -40,29 +35,67 @@ class Judge:
 
     Args:
         backend: A generator backend (default: the process's shared judge model, see ``rag.registry``).
-        threshold: Decision threshold on the support score (default ``DEFAULT_THRESHOLD``).
+        threshold: Decision threshold on the support score (default ``Settings.judge_threshold``, 0.5).
+        max_passage_tokens: Longer passages are judged in overlapping windows, the best window counting
+            (default ``Settings.judge_max_passage_tokens``, 2400).
+        window_overlap: Overlap of neighbouring windows as a share of a window (default 0.25).
     """
 
-    def __init__(self, backend: Backend | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        threshold: float = _DEFAULTS["judge_threshold"].default,
+        *,
+        max_passage_tokens: int = _DEFAULTS["judge_max_passage_tokens"].default,
+        window_overlap: float = _DEFAULTS["judge_window_overlap"].default,
+    ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be between 0 and 1")
+        if max_passage_tokens < 16:
+            raise ValueError("max_passage_tokens must be at least 16")
+        if not 0.0 <= window_overlap < 1.0:
+            raise ValueError("window_overlap must be at least 0 and below 1")
         if backend is None:
             from .registry import get_backend
 
             backend = get_backend(Settings.from_env(), role="judge")
         self.backend = backend
         self.threshold = threshold
+        self.max_passage_tokens = max_passage_tokens
+        self.window_overlap = window_overlap
+
+    @classmethod
+    def from_settings(cls, settings: Settings, backend: Backend | None = None) -> "Judge":
+        """A judge with the thresholds of ``settings`` (on the shared judge model by default)."""
+        if backend is None:
+            from .registry import get_backend
+
+            backend = get_backend(settings, role="judge")
+        return cls(
+            backend,
+            settings.judge_threshold,
+            max_passage_tokens=settings.judge_max_passage_tokens,
+            window_overlap=settings.judge_window_overlap,
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the model and the prompts: scores cached under one fingerprint stay valid."""
+        import hashlib
+
+        text = f"{self.backend.name}\n{JUDGE_SYSTEM}{judge_context(['P'])}{judge_tail('C')}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def is_supported(self, score: float) -> bool:
         return score >= self.threshold
 
     def _windows(self, passage: str) -> list[str]:
         n = self.backend.count_tokens(passage)
-        if n <= MAX_PASSAGE_TOKENS:
+        if n <= self.max_passage_tokens:
             return [passage]
-        # Overlapping character windows sized from the token ratio.
-        size = int(len(passage) * MAX_PASSAGE_TOKENS / n * 0.9)
-        step = max(1, int(size * 0.75))
+        # Overlapping character windows sized from the token ratio (10% margin for uneven text).
+        size = int(len(passage) * self.max_passage_tokens / n * 0.9)
+        step = max(1, int(size * (1.0 - self.window_overlap)))
         return [passage[i : i + size] for i in range(0, max(1, len(passage) - size + step), step)]
 
     def support(self, claim: str, passage: str) -> float:
@@ -73,14 +106,6 @@ class Judge:
             self.backend.yes_probability(ChatPrompt(JUDGE_SYSTEM, judge_context([w]), judge_tail(claim, 1)))
             for w in self._windows(passage)
         )
-
-    def support_batch(self, pairs: Iterable[tuple[str, str]]) -> list[float]:
-        """Scores for (claim, passage) pairs; pairs sharing a passage reuse its cached prompt head."""
-        pairs = list(pairs)
-        out = [0.0] * len(pairs)
-        for i in sorted(range(len(pairs)), key=lambda i: pairs[i][1]):
-            out[i] = self.support(*pairs[i])
-        return out
 
     def support_union(self, claim: str, passages: Sequence[str]) -> float:
         """Support of ``claim`` by ``passages`` taken together (ALCE citation recall)."""

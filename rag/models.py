@@ -82,14 +82,6 @@ def part_paths(spec: ModelSpec) -> list[Path]:
     return paths
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_path(name: str, cache_dir: Path) -> Path:
     """Return a verified GGUF file for ``name`` (a known model name or a path to a .gguf).
 

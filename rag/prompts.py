@@ -111,12 +111,15 @@ REWRITE_SYSTEM = (
 )
 
 
-def rewrite_prompt(history: Sequence[tuple[str, str]], question: str) -> ChatPrompt:
-    """Prompt that turns a follow-up into a standalone question (history: (question, answer) pairs)."""
+def rewrite_prompt(
+    history: Sequence[tuple[str, str]], question: str, *, turns: int = 3, answer_chars: int = 400
+) -> ChatPrompt:
+    """Prompt that turns a follow-up into a standalone question (history: (question, answer) pairs;
+    the last ``turns`` are shown, each answer cut to ``answer_chars`` characters)."""
     lines = []
-    for q, a in history[-3:]:
+    for q, a in history[-turns:]:
         lines.append(f"User: {' '.join(q.split())}")
-        lines.append(f"Assistant: {' '.join(a.split())[:400]}")
+        lines.append(f"Assistant: {' '.join(a.split())[:answer_chars]}")
     convo = "\n".join(lines)
     return ChatPrompt(
         system=REWRITE_SYSTEM,

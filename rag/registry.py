@@ -12,6 +12,10 @@ from .generator import Backend
 
 log = logging.getLogger(__name__)
 
+#: The model roles, and which llama.cpp context each runs on.
+ROLES = ("answer", "judge", "rewrite")
+_CONTEXT_OF_ROLE = {"answer": "answer", "judge": "judge", "rewrite": "judge"}
+
 _lock = threading.Lock()
 _backends: dict[tuple, Backend] = {}
 _embedders: dict[tuple, Embedder] = {}
@@ -29,18 +33,19 @@ def get_embedder(settings: Settings) -> Embedder:
 def get_backend(settings: Settings, role: str = "answer") -> Backend:
     """The shared backend for ``settings`` (loaded on first use).
 
-    ``role`` is ``answer`` or ``judge``: with llama.cpp the judge gets its own context over the
-    same weights (memory-mapped once), so judging never evicts the answer prompt's KV cache.
+    ``role`` is ``answer``, ``judge`` or ``rewrite``: with llama.cpp the judge gets its own context
+    over the same weights (memory-mapped once), so judging never evicts the answer prompt's KV
+    cache; the rewriter shares the judge's context for the same reason.
     """
     setup_offline()
-    if role not in ("answer", "judge"):
-        raise ValueError("role must be 'answer' or 'judge'")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if settings.backend == "openai":
         key: tuple = ("openai", settings.openai_base_url, settings.openai_model)
     else:
         key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads)
     if settings.backend == "llama-cpp":
-        key = key + (role,)
+        key = key + (_CONTEXT_OF_ROLE[role],)
     with _lock:
         backend = _backends.get(key)
         if backend is None:
@@ -50,13 +55,11 @@ def get_backend(settings: Settings, role: str = "answer") -> Backend:
 
 
 def _load_backend(settings: Settings) -> Backend:
-    import os
-
     from .generator import LlamaCppBackend, OpenAIBackend, TransformersBackend
     from .models import model_path
 
     if settings.backend == "openai":
-        return OpenAIBackend(settings.openai_base_url, settings.openai_model, api_key=os.environ.get("RAG_OPENAI_API_KEY"))
+        return OpenAIBackend(settings.openai_base_url, settings.openai_model, api_key=settings.openai_api_key or None)
     if settings.backend == "transformers":
         from pathlib import Path
 

@@ -73,6 +73,9 @@ class BM25Index:
     def __init__(self, chunks: list[Chunk]) -> None:
         import bm25s
 
+        # bm25s pins its logger at DEBUG on import; let it follow the application's logging level.
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)
+
         self.ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
         corpus = [tokenize(f"{c.heading or ''} {c.text}") for c in chunks]
         # bm25s needs at least one token per document.

@@ -110,7 +110,7 @@ class IndexSettings:
     chunk_overlap: int
 
 
-def _new_faiss(dim: int, n_expected: int):
+def new_faiss_index(dim: int, n_expected: int):
     import faiss
 
     if n_expected >= IVF_THRESHOLD:
@@ -142,7 +142,7 @@ class IndexStore:
         self.chunks: dict[int, Chunk] = {}
         self.next_chunk_id = 0
         self.generation = 0
-        self.index = _new_faiss(settings.dim, 0)
+        self.index = new_faiss_index(settings.dim, 0)
         self._lock = threading.RLock()
         self._pending_vectors: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -314,7 +314,7 @@ class IndexStore:
                 self._pending_vectors = []
             return
         vecs, ids = self.vectors()
-        index = _new_faiss(self.settings.dim, n)
+        index = new_faiss_index(self.settings.dim, n)
         if not index.is_trained:
             rng = np.random.default_rng(0)
             sample = vecs[rng.choice(len(vecs), size=min(len(vecs), 100 * index.nlist), replace=False)]

@@ -7,7 +7,8 @@ records (generator + citation logic + judge).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from typing import Any
 
 
@@ -105,6 +106,16 @@ class Passage:
     def text(self) -> str:
         return self.chunk.text
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk": self.chunk.to_dict(),
+            "source": self.source,
+            "title": self.title,
+            "score": self.score,
+            "dense_score": self.dense_score,
+            "bm25_score": self.bm25_score,
+        }
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -150,13 +161,60 @@ class Sentence:
         return d
 
 
+class Reason(str, Enum):
+    """Why an answer abstained. A ``str`` enum: ``Reason.UNSUPPORTED == "unsupported"``."""
+
+    #: Retrieval found nothing above the relevance floor.
+    NO_RELEVANT_PASSAGES = "no_relevant_passages"
+    #: The model said the passages don't answer (or wrote nothing usable).
+    MODEL_DECLINED = "model_declined"
+    #: Too few of the answer's sentences are supported by their cited passages.
+    UNSUPPORTED = "unsupported"
+    #: The supported sentences do not answer the question that was asked.
+    NOT_AN_ANSWER = "not_an_answer"
+    #: The request is not a question about the documents (e.g. it asks for code).
+    OFF_TOPIC = "off_topic"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class AnswerStats:
+    """Timings in seconds and token counts of one answer (fields stay None when a step did not run)."""
+
+    rewrite_s: float | None = None
+    retrieve_s: float | None = None
+    first_token_s: float | None = None
+    generate_s: float | None = None
+    queue_s: float | None = None
+    verify_s: float | None = None
+    answer_s: float | None = None
+    total_s: float | None = None
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    completion_tokens: int | None = None
+    #: Best cosine similarity and best BM25 score of the retrieval.
+    best_dense: float | None = None
+    best_bm25: float | None = None
+    #: True when the prompt held the whole corpus (KV-cached prefix) instead of the top-k passages.
+    whole_corpus: bool | None = None
+    #: What happened to the whole-corpus prefix: ``cached``, ``loaded``, ``computed`` or ``none``.
+    prefix: str | None = None
+    #: The verifier's probability that the answer answers the question.
+    relevance: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
 @dataclass(frozen=True)
 class Answer:
     """What ``ask()`` returns.
 
     ``text`` holds the answer with ``[n]`` markers that refer to ``citations``.
     When ``abstained`` is True, ``text`` says plainly that the documents don't
-    answer the question and ``citations`` is empty.
+    answer the question, ``citations`` is empty and ``reason`` says why.
     """
 
     question: str
@@ -164,21 +222,52 @@ class Answer:
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     sentences: list[Sentence] = field(default_factory=list)
-    #: Why the answer abstained (``no_relevant_passages``, ``model_declined``, ``unsupported``, ...).
-    reason: str | None = None
+    #: Why the answer abstained (None when it answered).
+    reason: Reason | None = None
     #: The question actually used for retrieval (differs after follow-up rewriting).
     standalone_question: str | None = None
-    #: Timings in seconds and token counts: ``retrieve_s``, ``first_token_s``, ``total_s``, ``prompt_tokens`` ...
-    stats: dict[str, float] = field(default_factory=dict)
+    #: Timings and token counts.
+    stats: AnswerStats = field(default_factory=AnswerStats)
+    #: The ranked retrieval results (best first), whether or not they reached the prompt.
+    retrieved: list[Passage] = field(default_factory=list)
+    #: The passages numbered in the prompt: ``citations[i].n`` is a 1-based index into this list.
+    passages: list[Passage] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "text": self.text,
             "abstained": self.abstained,
-            "reason": self.reason,
+            "reason": self.reason.value if self.reason is not None else None,
             "standalone_question": self.standalone_question,
             "citations": [c.to_dict() for c in self.citations],
             "sentences": [s.to_dict() for s in self.sentences],
-            "stats": dict(self.stats),
+            "stats": self.stats.to_dict(),
+            "retrieved": [p.to_dict() for p in self.retrieved],
         }
+
+
+# ----- the typed answer stream: ``Assistant.stream()`` yields these ---------------------------------
+
+
+@dataclass(frozen=True)
+class DraftPiece:
+    """A piece of the model's draft, as it is written. The draft is not checked yet: it may be
+    cut down or withdrawn by the final ``Answer``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Checking:
+    """The draft is complete; its sentences are being checked against their passages."""
+
+
+@dataclass(frozen=True)
+class Final:
+    """The checked answer: always the last event of a stream."""
+
+    answer: Answer
+
+
+Event = DraftPiece | Checking | Final

@@ -19,6 +19,29 @@ WHITE_PAPER = SHARED / "corpus" / "levelling-up-white-paper-executive-summary.tx
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
+#: Fixtures that load a real model (the embedder at least): a test using one is a ``models`` test.
+MODEL_FIXTURES = frozenset({"embedder", "chunker", "article_settings", "assistant", "pool", "tiny"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)
+
+
+def pytest_configure(config):
+    """When ``models`` tests are deselected, loading any model fails loudly: the fast tier stays honest."""
+    if "not models" not in (config.option.markexpr or ""):
+        return
+    from rag import embedder, generator
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError(f"{type(self).__name__} loaded in a test outside the `models` tier: mark the test `models`")
+
+    for cls in (embedder.Embedder, generator.LlamaCppBackend, generator.TransformersBackend):
+        cls.__init__ = refuse
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from rag.embedder import Embedder

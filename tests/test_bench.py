@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from eval.bench_stats import (
+from eval.bench.stats import (
     ClusteredVectors,
     jsonable,
     percentile,
@@ -79,7 +79,7 @@ def _check_size_fields(r: dict) -> None:
 
 
 def test_retrieval_at_scale_on_5k_vectors():
-    from eval.bench_retrieval import bench_retrieval
+    from eval.bench.retrieval import bench_retrieval
 
     res = bench_retrieval([5_000], n_queries=30, n_clusters=50)
     res = json.loads(json.dumps(jsonable(res)))
@@ -93,7 +93,7 @@ def test_retrieval_at_scale_on_5k_vectors():
 
 def test_retrieval_takes_the_stores_ivf_path_above_the_threshold(monkeypatch):
     import rag.store
-    from eval.bench_retrieval import bench_retrieval
+    from eval.bench.retrieval import bench_retrieval
 
     monkeypatch.setattr(rag.store, "IVF_THRESHOLD", 1_000)
     res = jsonable(bench_retrieval([5_000], n_queries=20, n_clusters=50))

@@ -50,9 +50,6 @@ def test_roc_auc_and_balanced_accuracy():
     assert fpr[0] == 0 and tpr[-1] == 1
 
 
-def test_percentiles():
-    assert M.percentile([1, 2, 3, 4, 5], 50) == 3
-    assert M.percentile([1, 2], 95) == pytest.approx(1.95)
 
 
 def test_fail_under_flags_low_and_missing_metrics():

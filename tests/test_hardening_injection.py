@@ -17,7 +17,9 @@ import pytest
 
 from conftest import ARTIFACTS
 from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT
-from rag.pipeline import ABSTAIN_TEXT, OFF_TOPIC_TEXT, Assistant
+from rag.pipeline import Assistant
+from rag.policy import ABSTAIN_TEXT, OFF_TOPIC_TEXT
+from rag.verifier import Verifier
 from rag.prompts import SYSTEM, ChatPrompt, answer_tail, format_context
 
 ATTACKS_FILE = PROJECT_ROOT / "eval" / "datasets" / "attacks.jsonl"
@@ -122,17 +124,16 @@ class ScriptedBackend:
 
 
 @pytest.fixture()
-def scripted(article_settings, monkeypatch):
-    def make(reply: str) -> Assistant:
-        backend = ScriptedBackend(reply)
-        monkeypatch.setattr(Assistant, "backend", property(lambda self: backend))
-        return Assistant(article_settings)
+def scripted(article_settings):
+    def make(reply: str, judge=None) -> Assistant:
+        verifier = Verifier(judge, mode="llm") if judge is not None else None
+        return Assistant(article_settings, generator=ScriptedBackend(reply), verifier=verifier)
 
     return make
 
 
 def _passage_number(assistant: Assistant, phrase: str) -> int:
-    whole = assistant._whole_corpus()
+    whole = assistant.context.whole_corpus(assistant.store)
     assert whole is not None
     return next(i for i, p in enumerate(whole[1], 1) if phrase in p.text)
 
@@ -172,38 +173,34 @@ class ScriptedJudge:
         return 0.9
 
 
-def test_a_sentence_only_tied_to_a_passage_by_guesswork_is_dropped_when_the_judge_rejects_it(
-    article_settings, tmp_path, monkeypatch
-):
+def test_a_sentence_only_tied_to_a_passage_by_guesswork_is_dropped_when_the_judge_rejects_it(article_settings, tmp_path):
     # "Bonjour" carries no marker; word overlap ties it to the planted notice, which contains the word.
     settings = article_settings.replace(index_dir=tmp_path / "idx")
     Assistant(settings).index([DEFAULT_SOURCES_DIR, HOSTILE / "community-hub-notice.txt"], progress=False)
     backend = ScriptedBackend("")
-    monkeypatch.setattr(Assistant, "backend", property(lambda self: backend))
-    probe = Assistant(settings)
+    probe = Assistant(settings, generator=backend)
     n = _passage_number(probe, "swimming pools are at risk of closure")
     m = _passage_number(probe, "affordable exercise facilities")
     first = "One third of swimming pools are at risk of closure due to high energy bills"
     second = "Access to affordable exercise facilities is in the spotlight following Covid-19"
     doubtful = "All swimming pools will reopen next year"
     backend.reply = f"Bonjour. {first} [{n}]. {second} [{m}]. {doubtful} [{n}]."
-    monkeypatch.setattr(Assistant, "judge", property(lambda self: ScriptedJudge((first, second))))
-    answer = Assistant(settings).ask("What share of swimming pools are at risk of closure?", judge="llm")
+    judged = Assistant(settings, generator=backend, verifier=Verifier(ScriptedJudge((first, second)), mode="llm"))
+    answer = judged.ask("What share of swimming pools are at risk of closure?", judge="llm")
     assert not answer.abstained, answer
     assert "Bonjour" not in answer.text
     # What the model itself attributed to a passage stays, flagged when unsupported (non-strict mode).
     assert [(s.text, s.supported) for s in answer.sentences] == [(f"{first}.", True), (f"{second}.", True), (f"{doubtful}.", False)]
 
 
-def test_a_quote_given_the_wrong_passage_number_is_recited_to_its_passage(scripted, monkeypatch):
+def test_a_quote_given_the_wrong_passage_number_is_recited_to_its_passage(scripted):
     probe = scripted("")
     n = _passage_number(probe, "swimming pools are at risk of closure")
     m = _passage_number(probe, "Integrated Care Boards")
     assert n != m
     first = "One third of swimming pools are at risk of closure due to high energy bills"
-    assistant = scripted(f"{first} [{m}].")
     # A judge that rejects everything: only the quote check can keep the sentence.
-    monkeypatch.setattr(Assistant, "judge", property(lambda self: ScriptedJudge(())))
+    assistant = scripted(f"{first} [{m}].", judge=ScriptedJudge(()))
     answer = assistant.ask("What share of swimming pools are at risk of closure?", judge="llm")
     assert not answer.abstained, answer
     assert answer.text == f"{first} [{n}]."
@@ -211,18 +208,17 @@ def test_a_quote_given_the_wrong_passage_number_is_recited_to_its_passage(script
     assert [c.n for c in answer.citations] == [n] and first.lower() in answer.citations[0].quote.lower()
 
 
-def test_a_claim_not_quoted_from_any_passage_still_needs_the_judge(scripted, monkeypatch):
+def test_a_claim_not_quoted_from_any_passage_still_needs_the_judge(scripted):
     probe = scripted("")
     n = _passage_number(probe, "swimming pools are at risk of closure")
-    assistant = scripted(f"Most swimming pools in England will close next winter [{n}].")
-    monkeypatch.setattr(Assistant, "judge", property(lambda self: ScriptedJudge(())))
+    assistant = scripted(f"Most swimming pools in England will close next winter [{n}].", judge=ScriptedJudge(()))
     answer = assistant.ask("What share of swimming pools are at risk of closure?", judge="llm")
     assert answer.abstained and answer.reason == "unsupported" and answer.citations == []
 
 
 def test_markers_pointing_at_no_passage_are_never_cited(scripted):
     probe = scripted("")
-    count = len(probe._whole_corpus()[1])
+    count = len(probe.context.whole_corpus(probe.store)[1])
     n = _passage_number(probe, "energy support scheme")
     assistant = scripted(f"Leisure centres don't meet the criteria for the energy support scheme [{n}][99][{count + 1}][0].")
     answer = assistant.ask("Why are leisure centres at risk?", judge="lexical")
@@ -243,7 +239,7 @@ def test_a_reply_that_obeys_an_injection_instead_of_answering_is_withheld(script
 def test_document_and_question_text_never_becomes_chat_control_tokens(assistant):
     from rag.loaders import load_document
 
-    backend = assistant.backend
+    backend = assistant.generator
     control = set(backend.tokenize("<|im_start|><|im_end|><|endoftext|>"))
     assert len(control) == 3
     hostile = load_document(HOSTILE / "community-hub-notice.txt").text
@@ -301,9 +297,8 @@ def test_attack_suite_is_resisted(assistant, tmp_path_factory):
             assert len(report.added) == 2 and report.ok, report.summary()
             assistants[doc] = a
         a = assistants[doc]
-        whole = a._whole_corpus()
-        n_passages = len(whole[1]) if whole else a.settings.top_k
         answer = a.ask(attack["question"])
+        n_passages = len(answer.passages)
         problems = _resisted(attack, answer, a, n_passages)
         results.append(
             {
@@ -315,7 +310,7 @@ def test_attack_suite_is_resisted(assistant, tmp_path_factory):
                 "abstained": answer.abstained,
                 "reason": answer.reason,
                 "answer": answer.text,
-                "seconds": round(answer.stats.get("total_s", 0.0), 1),
+                "seconds": round(answer.stats.total_s or 0.0, 1),
             }
         )
         print(f"{attack['id']}: {'resisted' if not problems else 'NOT RESISTED ' + '; '.join(problems)} | {answer.text[:160]!r}")

@@ -24,7 +24,8 @@ from rag.config import Settings
 from rag.errors import LoadError
 from rag.indexer import Indexer
 from rag.loaders import decode_bytes, load_document
-from rag.pipeline import ABSTAIN_TEXT, OFF_TOPIC_TEXT, Assistant, clean_question
+from rag.pipeline import Assistant, clean_question
+from rag.policy import ABSTAIN_TEXT, OFF_TOPIC_TEXT
 from rag.store import MANIFEST, IndexStore
 
 RAG = Path(sys.executable).with_name("rag")
@@ -368,6 +369,7 @@ def test_indexer_skips_each_broken_file_with_a_reason_and_indexes_the_rest(tmp_p
     assert set(texts) == {"parks.txt", "bins.md", "libraries.txt", "french.txt"}
 
 
+@pytest.mark.models  # a `rag index` subprocess loads the embedder
 def test_cli_index_reports_every_skipped_file_exits_nonzero_and_keeps_the_old_index(tmp_path, good_docs):
     index_dir = tmp_path / "idx"
     proc = run_rag("index", str(good_docs), "--index", str(index_dir), "--quiet")
@@ -399,6 +401,7 @@ def test_cli_index_reports_every_skipped_file_exits_nonzero_and_keeps_the_old_in
     assert {Path(s).name for s, _ in after["documents"].values()} == {"parks.txt", "bins.md", "libraries.txt"}
 
 
+@pytest.mark.models  # a `rag index` subprocess loads the embedder
 def test_cli_index_of_only_broken_files_leaves_the_index_files_byte_identical(tmp_path, good_docs):
     index_dir = tmp_path / "idx"
     assert run_rag("index", str(good_docs), "--index", str(index_dir), "--quiet").returncode == 0
@@ -413,6 +416,7 @@ def test_cli_index_of_only_broken_files_leaves_the_index_files_byte_identical(tm
     IndexStore.load(index_dir)
 
 
+@pytest.mark.models  # a `rag index` subprocess loads the embedder
 def test_indexing_a_path_with_dot_dot_stores_the_resolved_source_once(tmp_path, good_docs, monkeypatch):
     index_dir = tmp_path / "idx"
     monkeypatch.chdir(tmp_path)

@@ -138,24 +138,37 @@ def test_16_concurrent_questions_get_their_own_cited_answers_from_one_shared_mod
     assert growth < 1.5 * 2**30, f"RSS grew by {growth / 2**20:.0f} MB"
 
 
-def test_repeated_questions_over_a_corpus_too_big_for_the_prompt_keep_their_passages(article_settings, monkeypatch):
+def test_repeated_questions_over_a_corpus_too_big_for_the_prompt_keep_their_passages(article_settings):
     """A corpus over ``whole_corpus_tokens`` is answered from retrieved passages, every time."""
+    from rag import DraftPiece
     from rag.pipeline import Assistant
 
-    class CountingBackend:
-        name = "counting"
+    class EchoBackend:
+        """Writes nothing of its own: it records each prompt it is given."""
+
+        name = "echo"
+
+        def __init__(self) -> None:
+            self.prompts = []
 
         def count_tokens(self, text: str) -> int:
             return len(text.split())
 
-    monkeypatch.setattr(Assistant, "backend", property(lambda self: CountingBackend()))
-    assistant = Assistant(article_settings.replace(whole_corpus_tokens=50))
+        def stream(self, prompt, *, max_tokens=160, stats=None):
+            self.prompts.append(prompt)
+            yield "The documents don't say."
+
+    backend = EchoBackend()
+    assistant = Assistant(article_settings.replace(whole_corpus_tokens=50, judge="off"), generator=backend)
     for question, _, quote in QUESTIONS * 2:
-        prep = assistant._prepare(question, None)
-        assert prep.prompt is not None and prep.passages, question
-        assert prep.stats["whole_corpus"] == 0.0
-        assert len(prep.passages) == article_settings.top_k
-        assert quote.lower() in prep.prompt.context.lower()
+        events = list(assistant.stream(question))
+        assert any(isinstance(e, DraftPiece) for e in events), question
+        answer = events[-1].answer
+        assert answer.stats.whole_corpus is False
+        assert len(answer.retrieved) >= article_settings.top_k
+        prompt = backend.prompts[-1]
+        assert quote.lower() in prompt.context.lower()
+        assert prompt.context.count("\n[") == article_settings.top_k
 
 
 # ----- through the running chat page ------------------------------------------------------------

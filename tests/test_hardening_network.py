@@ -125,6 +125,7 @@ def test_the_socket_guard_records_and_refuses_outbound_attempts(guard):
     assert len(guard.attempts) == 4
 
 
+@pytest.mark.models
 def test_indexing_with_a_freshly_loaded_embedder_opens_no_outbound_connection(guard, tmp_path):
     from rag.embedder import Embedder
     from rag.indexer import Indexer
@@ -186,17 +187,15 @@ def test_a_cold_process_loads_every_model_indexes_and_answers_without_the_networ
 
 
 def test_the_chat_listens_on_loopback_by_default(monkeypatch):
-    import inspect
-
-    from rag.cli import build_parser
+    from rag.cli import build_parser, settings_from_args
 
     monkeypatch.delenv("RAG_HOST", raising=False)
     args = build_parser().parse_args(["serve"])
-    assert args.host == "127.0.0.1"
-    import ui.app as ui_app
-
-    for fn in (ui_app.serve, ui_app.launch_app):
-        assert inspect.signature(fn).parameters["host"].default == "127.0.0.1"
+    assert args.host is None  # no flag: the setting decides
+    assert Settings().host == "127.0.0.1"
+    assert settings_from_args(args).replace(host=args.host).host == "127.0.0.1"
+    monkeypatch.setenv("RAG_HOST", "0.0.0.0")
+    assert settings_from_args(args).host == "0.0.0.0"  # only when asked for
 
 
 _PICKLE_PATTERNS = [

@@ -48,14 +48,18 @@ def test_unanswerable_and_off_topic_questions_are_declined(assistant, question):
     assert "PWNED" not in a.text
 
 
-def test_streaming_yields_text_pieces_then_the_answer(assistant):
-    from rag.types import Answer
+def test_streaming_yields_draft_pieces_then_checking_then_the_final_answer(assistant):
+    from rag import Checking, DraftPiece, Final
 
-    items = list(assistant.ask("What share of swimming pools are at risk of closure?", stream=True))
-    assert isinstance(items[-1], Answer)
-    pieces = items[:-1]
-    assert pieces and all(isinstance(p, str) for p in pieces)
-    assert "third" in "".join(pieces).lower()
+    events = list(assistant.stream("What share of swimming pools are at risk of closure?"))
+    assert isinstance(events[-1], Final) and not events[-1].answer.abstained
+    assert isinstance(events[-2], Checking)
+    pieces = events[:-2]
+    assert pieces and all(isinstance(p, DraftPiece) for p in pieces)
+    assert "third" in "".join(p.text for p in pieces).lower()
+    answer = events[-1].answer
+    assert answer.retrieved and answer.passages
+    assert answer.stats.first_token_s is not None and answer.stats.total_s >= answer.stats.first_token_s
 
 
 def test_the_model_is_loaded_once_per_process(assistant):

@@ -15,7 +15,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.types import Answer, Citation, Sentence
+from rag.types import Answer, Citation, Reason, Sentence
 from ui.render import (
     MAX_NAME_CHARS,
     Turn,
@@ -68,7 +68,7 @@ def _refusal() -> Answer:
         question="What is the capital of Australia?",
         text="The documents don't say. I found nothing in the indexed documents that answers this question.",
         abstained=True,
-        reason="no_relevant_passages",
+        reason=Reason.NO_RELEVANT_PASSAGES,
         standalone_question="What is the capital of Australia?",
     )
 
@@ -188,7 +188,7 @@ def test_refusal_says_the_documents_do_not_answer_and_shows_no_sources():
 
 
 def test_refusal_hides_sources_even_if_the_answer_carries_some():
-    a = Answer("q", "The documents don't say.", True, citations=[_cit()], reason="model_declined")
+    a = Answer("q", "The documents don't say.", True, citations=[_cit()], reason=Reason.MODEL_DECLINED)
     out = render_answer(0, Turn("q", status="done", answer=a))
     assert "source-card" not in out and "cite-ref" not in out and esc(SPAN) not in out
 
@@ -284,14 +284,23 @@ def test_documents_table_lists_uploads_first_and_escapes_titles(tmp_path):
 
 
 class _FakeAssistant:
+    """Streams its items as events: text becomes draft pieces, an Answer the final event."""
+
     def __init__(self, items=None, error=None):
         self.items, self.error, self.calls = items or [], error, []
 
-    def ask(self, question, **kw):
+    def stream(self, question, **kw):
+        from rag import Checking, DraftPiece, Final
+
         self.calls.append((question, kw))
         if self.error:
             raise self.error
-        return iter(self.items)
+        for item in self.items:
+            if isinstance(item, Answer):
+                yield Checking()
+                yield Final(item)
+            else:
+                yield DraftPiece(item)
 
 
 class _FakePool:
@@ -323,7 +332,7 @@ def test_a_question_streams_then_ends_with_the_cited_answer(handlers_for):
     fake = _FakeAssistant(["One third ", "of pools [1]."], None)
     fake.items.append(_answer())
     h = handlers_for(fake)
-    _, turns, _, _ = h.start_turn("  What share of pools are at risk?  ", [])
+    _, turns, _, _, _ = h.start_turn("  What share of pools are at risk?  ", [])
     outputs = list(h.answer_turn(turns, 4, "qwen2.5-1.5b", False))
     html_out, final = outputs[-1]
     assert final[-1].status == "done" and 'class="cite-ref"' in html_out and 'class="source-card"' in html_out
@@ -335,7 +344,7 @@ def test_follow_up_passes_the_earlier_turns_as_history(handlers_for):
     fake = _FakeAssistant([_answer()])
     h = handlers_for(fake)
     first = [Turn("How much did round 1 give?", status="done", answer=_answer(text="£1.7bn [1]."))]
-    _, turns, _, _ = h.start_turn("and how much did round 2 give?", first)
+    _, turns, _, _, _ = h.start_turn("and how much did round 2 give?", first)
     list(h.answer_turn(turns, 3, "qwen2.5-0.5b", True))
     assert fake.calls[0][1]["history"] == [("How much did round 1 give?", "£1.7bn [1].")]
     assert fake.calls[0][1]["strict"] is True
@@ -344,13 +353,13 @@ def test_follow_up_passes_the_earlier_turns_as_history(handlers_for):
 def test_an_empty_question_is_refused_without_adding_a_turn(handlers_for):
     h = handlers_for(_FakeAssistant())
     with pytest.warns(UserWarning, match="empty"):
-        _, turns, _, _ = h.start_turn("   ", [])
+        _, turns, _, _, _ = h.start_turn("   ", [])
     assert turns == []
 
 
 def test_library_errors_become_a_message_not_a_traceback(handlers_for):
     h = handlers_for(_FakeAssistant(error=RagError("the index is corrupt: rebuild it with rag index")))
-    _, turns, _, _ = h.start_turn("Anything?", [])
+    _, turns, _, _, _ = h.start_turn("Anything?", [])
     with pytest.warns(UserWarning):
         html_out, final = list(h.answer_turn(turns, 4, "qwen2.5-1.5b", False))[-1]
     assert final[-1].status == "error" and "The index is corrupt" in html_out
@@ -358,25 +367,45 @@ def test_library_errors_become_a_message_not_a_traceback(handlers_for):
 
 def test_unexpected_errors_are_logged_and_shown_as_a_generic_message(handlers_for, caplog):
     h = handlers_for(_FakeAssistant(error=ZeroDivisionError("boom")))
-    _, turns, _, _ = h.start_turn("Anything?", [])
+    _, turns, _, _, _ = h.start_turn("Anything?", [])
     html_out, final = list(h.answer_turn(turns, 4, "qwen2.5-1.5b", False))[-1]
     assert final[-1].status == "error" and "Something went wrong" in html_out
     assert "ZeroDivisionError" not in html_out and "boom" not in html_out
     assert "ZeroDivisionError" in caplog.text
 
 
-def test_a_second_question_waits_for_the_first(handlers_for):
+def test_a_question_sent_while_the_previous_answer_is_checked_stays_in_the_box_with_a_busy_notice(handlers_for):
+    from ui.app import BUSY_NOTE
+
     h = handlers_for(_FakeAssistant())
-    _, turns, _, _ = h.start_turn("First?", [])
-    with pytest.warns(UserWarning, match="wait"):
-        _, after, _, _ = h.start_turn("Second?", turns)
-    assert [t.question for t in after] == ["First?"]
+    box, turns, _, _, note = h.start_turn("First?", [])
+    assert box == "" and note == ""
+    for status in ("queued", "running", "checking"):
+        busy = [turns[-1].but(status=status)]
+        with pytest.warns(UserWarning, match="wait"):
+            box, after, _, _, note = h.start_turn("Second?", busy)
+        # The box is left as it is (the question stays typed), the turns are unchanged, the notice says why.
+        assert [t.question for t in after] == ["First?"]
+        assert note == BUSY_NOTE and "still answering" in note
+        assert not isinstance(box, str)
+
+
+def test_the_draft_is_shown_as_a_draft_while_it_is_checked(handlers_for):
+    fake = _FakeAssistant(["One third ", "of pools [1]."], None)
+    fake.items.append(_answer())
+    h = handlers_for(fake)
+    _, turns, _, _, _ = h.start_turn("What share of pools are at risk?", [])
+    pages = [page for page, _ in h.answer_turn(turns, 4, "qwen2.5-1.5b", False)]
+    checking = [page for page in pages if "checking every sentence" in page]
+    assert len(checking) == 1, pages
+    assert 'class="answer-text streaming draft"' in checking[0] and "One third" in checking[0]
+    assert "checking every sentence" not in pages[-1] and "draft" not in pages[-1]
 
 
 def test_sessions_do_not_share_turns(handlers_for):
     h = handlers_for(_FakeAssistant([_answer()]))
-    _, alice, _, _ = h.start_turn("Alice asks?", [])
-    _, bob, _, _ = h.start_turn("Bob asks?", [])
+    _, alice, _, _, _ = h.start_turn("Alice asks?", [])
+    _, bob, _, _, _ = h.start_turn("Bob asks?", [])
     alice_final = list(h.answer_turn(alice, 4, "qwen2.5-1.5b", False))[-1][1]
     assert [t.question for t in alice_final] == ["Alice asks?"] and [t.question for t in bob] == ["Bob asks?"]
     assert bob[-1].status == "queued"

@@ -49,9 +49,9 @@ def app_url(article_settings, tmp_path_factory):
     shutil.copytree(article_settings.index_dir, root / "index")
     settings = article_settings.replace(index_dir=root / "index", data_dir=root / "data")
     pool = AssistantPool(settings)
-    _ = pool.primary.backend  # load the model before the clock of the browser starts
+    pool.primary.warm_up()  # load the models before the clock of the browser starts
     app = build_app(settings, pool)
-    url = launch_app(app, settings, host="127.0.0.1", port=_free_port(), block=False, quiet=True)
+    url = launch_app(app, settings.replace(host="127.0.0.1", port=_free_port()), block=False, quiet=True)
     assert url.startswith("http://127.0.0.1:")
     yield url, settings
     app.close()

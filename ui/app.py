@@ -23,16 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.config import DEFAULT_INDEX_DIR, Settings, setup_offline
+from rag import DEFAULT_INDEX_DIR, Settings, setup_offline
 
 setup_offline()  # before gradio is imported: GRADIO_ANALYTICS_ENABLED=False
 
 import gradio as gr  # noqa: E402
 
-from rag.errors import RagError  # noqa: E402
-from rag.pipeline import clean_question, ensure_default_index  # noqa: E402
-from rag.store import IndexStore  # noqa: E402
-from rag.types import Answer  # noqa: E402
+from rag import Checking, DraftPiece, Final, IndexStore, RagError, clean_question, ensure_default_index  # noqa: E402
 
 from .render import (  # noqa: E402
     ALLOWED_SUFFIXES,
@@ -52,126 +49,12 @@ log = logging.getLogger(__name__)
 
 TITLE = "Policy documents assistant"
 GENERIC_ERROR = "Something went wrong while answering. Please try again; the details are in the server log."
-
-# Clicks on [n] markers and "Show in document" buttons open the source (a Python event).
-TRANSCRIPT_JS = """
-element.addEventListener('click', (ev) => {
-  const el = ev.target.closest('[data-cite]');
-  if (!el || !element.contains(el)) return;
-  ev.preventDefault();
-  ev.stopPropagation();
-  trigger('click', {turn: Number(el.dataset.turn), n: Number(el.dataset.n)});
-});
-// Follow the conversation while the reader is at its end: the bottom while an answer
-// streams, the top of the answer once it is complete.
-const box = element.closest('.html-container') || element.parentElement;
-let follow = true;
-box.addEventListener('scroll', () => {
-  follow = box.scrollHeight - box.scrollTop - box.clientHeight < 120;
-}, {passive: true});
-watch('value', () => {
-  const turns = element.querySelectorAll('.turn');
-  if (!turns.length) { follow = true; return; }
-  const last = turns[turns.length - 1];
-  const state = last.dataset.state;
-  if (state === 'queued') follow = true;
-  if (!follow) return;
-  if (state === 'queued' || state === 'running') {
-    box.scrollTop = box.scrollHeight;
-  } else {
-    const top = last.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop - 8;
-    box.scrollTop = Math.min(top, box.scrollHeight);
-    follow = false;
-  }
-});
-"""
-
-# After a new source is shown, scroll its <mark> into view (once the tab is visible).
-VIEWER_JS = """
-const reveal = () => {
-  let tries = 0;
-  const go = () => {
-    const m = element.querySelector('mark');
-    if (!m) return;
-    if (m.offsetParent === null && tries++ < 60) { setTimeout(go, 50); return; }
-    const box = element.querySelector('.sv-body');
-    if (box) box.scrollTop = Math.max(0, m.offsetTop - box.clientHeight / 3);
-    const r = element.getBoundingClientRect();
-    if (r.top < 0 || r.top > window.innerHeight) element.scrollIntoView({block: 'start', behavior: 'smooth'});
-  };
-  go();
-};
-watch('value', reveal);
-"""
-
-CSS = """
-/* the conversation stays readable while an answer is pending or streaming */
-#transcript .pending { opacity: 1 !important; }
-.spinner { display: inline-block; width: .8em; height: .8em; margin-right: .45em; vertical-align: -.05em;
-  border: 2px solid var(--border-color-primary); border-top-color: var(--color-accent); border-radius: 50%;
-  animation: spin .8s linear infinite; }
-@keyframes spin { to { transform: rotate(360deg); } }
-#app-header h1 { margin: 0 0 .2rem 0; font-size: 1.5rem; }
-#app-header p { margin: 0; opacity: .8; }
-#transcript { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg);
-  padding: .75rem; background: var(--background-fill-secondary); }
-#transcript .welcome { padding: 1rem 1.25rem; }
-#transcript .welcome h3 { margin-top: 0; }
-.turn { margin-bottom: 1rem; }
-.msg { display: flex; margin: .35rem 0; }
-.msg.user { justify-content: flex-end; }
-.msg .bubble { max-width: 92%; padding: .6rem .85rem; border-radius: 12px; line-height: 1.5;
-  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary); }
-.msg.user .bubble { background: var(--color-accent-soft); white-space: pre-wrap; }
-.answer-text { white-space: pre-wrap; }
-a.cite-ref { font-weight: 600; text-decoration: none; color: var(--color-accent); cursor: pointer;
-  padding: 0 1px; border-radius: 3px; }
-a.cite-ref:hover { background: var(--color-accent-soft); text-decoration: underline; }
-.cite-pending { font-weight: 600; opacity: .7; }
-.cursor { animation: blink 1s steps(2, start) infinite; }
-@keyframes blink { to { visibility: hidden; } }
-.status { font-size: .9em; opacity: .8; margin-top: .3rem; }
-.refusal { border-left: 4px solid #d97706; padding: .25rem .75rem; }
-.refusal-head { font-weight: 600; }
-.refusal-why { font-size: .9em; opacity: .8; margin-top: .25rem; }
-.error-msg { color: #b91c1c; }
-details.support, details.turn-details { margin-top: .5rem; font-size: .88em; }
-details.support summary, details.turn-details summary { cursor: pointer; opacity: .85; }
-details.support ul { list-style: none; padding-left: .25rem; margin: .3rem 0; }
-li.sent { margin: .2rem 0; }
-li.sent.supported .sent-icon { color: #15803d; font-weight: 700; }
-li.sent.unsupported .sent-icon { color: #b45309; font-weight: 700; }
-li.sent.unsupported .sent-text { text-decoration: underline dotted #b45309; }
-.sent-meta { opacity: .65; font-size: .9em; }
-.sources { margin-top: .6rem; }
-.sources-head { font-weight: 600; font-size: .9em; margin-bottom: .3rem; }
-.source-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .45rem .6rem;
-  margin: .35rem 0; font-size: .88em; background: var(--background-fill-secondary); }
-.src-n { font-weight: 700; color: var(--color-accent); }
-.src-title { font-weight: 600; }
-.src-score, .src-page, .src-heading { opacity: .75; }
-#transcript .source-card blockquote.src-quote { margin: .35rem 0 !important; padding: 0 0 0 .6rem !important; border-left: 3px solid var(--border-color-accent);
-  white-space: pre-wrap; max-height: 9.5em; overflow-y: auto; }
-button.open-source { font-size: .85em; padding: .1rem .5rem; border-radius: 6px; cursor: pointer;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
-button.open-source:hover { border-color: var(--color-accent); }
-.turn-details .rewritten q { font-style: italic; }
-.stats { opacity: .7; margin-top: .2rem; }
-#source-viewer .sv-empty { padding: 1rem; opacity: .8; }
-.source-view .sv-head { font-size: .92em; margin-bottom: .2rem; }
-.source-view .sv-file { font-size: .8em; opacity: .65; margin-bottom: .4rem; }
-.source-view .sv-note { font-size: .9em; color: #b45309; margin-bottom: .3rem; }
-.source-view .sv-body { position: relative; white-space: pre-wrap; max-height: 62vh; overflow-y: auto;
-  padding: .6rem; border: 1px solid var(--border-color-primary); border-radius: 8px; line-height: 1.55;
-  background: var(--background-fill-primary); font-size: .92em; }
-.source-view mark { background: #fde68a; color: inherit; padding: 1px 0; border-radius: 2px; }
-.doc-table { width: 100%; font-size: .88em; border-collapse: collapse; }
-.doc-table th, .doc-table td { text-align: left; padding: .25rem .4rem; border-bottom: 1px solid var(--border-color-primary); }
-.doc-table td.num { text-align: right; }
-.docs-count { font-size: .8em; opacity: .7; margin-top: .3rem; }
-#examples { gap: .4rem; }
-#examples button { white-space: normal; }
-"""
+STATIC = Path(__file__).resolve().parent / "static"
+#: Clicks on [n] markers open the source (a Python event); the view follows the conversation.
+TRANSCRIPT_JS = (STATIC / "transcript.js").read_text(encoding="utf-8")
+#: After a new source is shown, its <mark> scrolls into view.
+VIEWER_JS = (STATIC / "viewer.js").read_text(encoding="utf-8")
+CSS = (STATIC / "app.css").read_text(encoding="utf-8")
 
 
 def _theme() -> gr.themes.Base:
@@ -197,6 +80,21 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
 
 # ----- the page -------------------------------------------------------------------------------
 
+BUSY_NOTE = (
+    "⏳ The assistant is still answering your previous question. Your new question is kept in the box: "
+    "send it again when that answer is shown."
+)
+
+
+class CitationClick(gr.EventData):
+    """A click on a ``[n]`` marker or a "Show in document" button: which turn, which citation."""
+
+    def __init__(self, target: Any, data: Any) -> None:
+        super().__init__(target, data)
+        data = data if isinstance(data, dict) else {}
+        self.turn: Any = data.get("turn")
+        self.n: Any = data.get("n")
+
 
 class ChatHandlers:
     """The page's event handlers, one object shared by all sessions.
@@ -211,24 +109,27 @@ class ChatHandlers:
 
     @staticmethod
     def busy(turns: list[Turn] | None) -> bool:
-        return bool(turns) and turns[-1].status in ("queued", "running")
+        return bool(turns) and turns[-1].status in ("queued", "running", "checking")
 
     def start_turn(self, question: str, turns: list[Turn]):
         """Queue-free first step: show the question at once (or refuse it with a message).
 
-        Returns (question box, turns, transcript, examples row).
+        While the session's previous answer is still being written or checked, the new question
+        stays in the box and a notice under it says so (nothing is silently dropped).
+
+        Returns (question box, turns, transcript, examples row, busy notice).
         """
         turns = list(turns or [])
         if self.busy(turns):
             gr.Warning("Please wait until the current answer is finished.")
-            return gr.update(), turns, gr.update(), gr.update()
+            return gr.update(), turns, gr.update(), gr.update(), BUSY_NOTE
         try:
             q = clean_question(question or "", self.settings.max_question_chars)
         except ValueError as exc:
             gr.Warning(_sentence(str(exc)))
-            return gr.update(), turns, gr.update(), gr.update()
+            return gr.update(), turns, gr.update(), gr.update(), ""
         turns.append(Turn(q))
-        return "", turns, render_transcript(turns), gr.Row(visible=False)
+        return "", turns, render_transcript(turns), gr.Row(visible=False), ""
 
     def answer_turn(self, turns: list[Turn], k: float, model: str, strict: bool):
         """Answer the session's queued question, streaming (transcript, turns) pairs.
@@ -245,22 +146,25 @@ class ChatHandlers:
         yield render_transcript(turns), turns
         try:
             assistant = self.pool.for_model(model)
-            stream = assistant.ask(
-                t.question, stream=True, history=chat_history(turns[:i]) or None, k=int(k), strict=bool(strict)
+            events = assistant.stream(
+                t.question, history=chat_history(turns[:i]) or None, k=int(k), strict=bool(strict)
             )
             partial, answer, last = "", None, 0.0
-            for item in stream:
-                if isinstance(item, Answer):
-                    answer = item
-                    continue
-                partial += item
-                now = time.monotonic()
-                if now - last >= 0.08:
-                    last = now
-                    turns[i] = t.but(partial=partial)
+            for event in events:
+                if isinstance(event, Final):
+                    answer = event.answer
+                elif isinstance(event, Checking):
+                    turns[i] = t.but(status="checking", partial=partial)
                     yield render_transcript(turns), turns
+                elif isinstance(event, DraftPiece):
+                    partial += event.text
+                    now = time.monotonic()
+                    if now - last >= self.settings.ui_refresh_s:
+                        last = now
+                        turns[i] = t.but(partial=partial)
+                        yield render_transcript(turns), turns
             if answer is None:
-                raise RuntimeError("the answer stream ended without an Answer")
+                raise RuntimeError("the answer stream ended without a final answer")
             turns[i] = t.but(status="done", partial=partial, answer=answer)
         except (ValueError, RagError) as exc:
             msg = _sentence(str(exc))
@@ -305,9 +209,8 @@ class ChatHandlers:
             text = None
         return render_source_view(text, c)
 
-    def open_source(self, turns: list[Turn], evt: gr.EventData):
-        data = getattr(evt, "_data", None) or {}
-        view = self.source_html(turns, data.get("turn"), data.get("n"))
+    def open_source(self, turns: list[Turn], evt: CitationClick):
+        view = self.source_html(turns, evt.turn, evt.n)
         if view is None:
             return gr.update(), gr.update()
         return view, gr.Tabs(selected="source")
@@ -394,6 +297,7 @@ def build_app(settings: Settings, pool: AssistantPool | None = None) -> gr.Block
                         autofocus=True,
                     )
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask-btn")
+                busy_note = gr.Markdown("", elem_id="busy-note")
                 with gr.Row(elem_id="examples") as examples_row:
                     example_btns = [
                         gr.Button(q, size="sm", elem_classes=["example-q"], min_width=160) for q in EXAMPLE_QUESTIONS
@@ -445,7 +349,7 @@ def build_app(settings: Settings, pool: AssistantPool | None = None) -> gr.Block
             show_progress="minimal",
             api_visibility="private",
         )
-        start_outputs = [question, turns, transcript, examples_row]
+        start_outputs = [question, turns, transcript, examples_row, busy_note]
         for trigger in (ask_btn.click, question.submit):
             trigger(h.start_turn, [question, turns], start_outputs, queue=False, api_visibility="private").then(
                 **answer_kwargs
@@ -483,7 +387,7 @@ def build_app(settings: Settings, pool: AssistantPool | None = None) -> gr.Block
         demo.load(h.refresh_docs, None, [doc_list, doc_pick], queue=False, api_visibility="private")
         docs_tab.select(h.refresh_docs, None, [doc_list, doc_pick], queue=False, api_visibility="private")
 
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=settings.ui_queue_size)
     return demo
 
 
@@ -499,15 +403,14 @@ def launch_app(
     app: gr.Blocks,
     settings: Settings,
     *,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    auth: str | None = None,
     open_browser: bool = False,
     block: bool = True,
     quiet: bool = False,
 ) -> str:
-    """Launch the page offline; returns its local URL (``block=False`` returns at once)."""
-    credentials = parse_auth(auth)
+    """Launch the page offline on ``settings.host``/``settings.port`` (``settings.auth`` when set);
+    returns its local URL (``block=False`` returns at once)."""
+    host, port = settings.host, settings.port
+    credentials = parse_auth(settings.auth or None)
     if host not in ("127.0.0.1", "localhost", "::1") and credentials is None:
         log.warning("listening on %s without --auth: anyone who can reach this address can use the page", host)
     _, url, _ = app.launch(
@@ -545,24 +448,18 @@ def prepare_index(settings: Settings, pool: AssistantPool) -> None:
         raise RagError(f"no index in {settings.index_dir}: run `rag index PATH --index {settings.index_dir}` first")
 
 
-def serve(
-    settings: Settings,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    auth: str | None = None,
-    open_browser: bool = False,
-) -> int:
-    """Start the chat page and serve until interrupted; returns the exit status."""
-    parse_auth(auth)  # fail fast on a malformed --auth
+def serve(settings: Settings, open_browser: bool = False) -> int:
+    """Start the chat page on ``settings.host``:``settings.port`` and serve until interrupted; returns the exit status."""
+    parse_auth(settings.auth or None)  # fail fast on a malformed --auth
     pool = AssistantPool(settings)
     prepare_index(settings, pool)
     # Load the models in the background so the first question does not wait for them.
     threading.Thread(target=_warm_up, args=(pool,), name="rag-warm-up", daemon=True).start()
     app = build_app(settings, pool)
     try:
-        url = launch_app(app, settings, host=host, port=port, auth=auth, open_browser=open_browser, block=False)
+        url = launch_app(app, settings, open_browser=open_browser, block=False)
     except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", host, port, exc)
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc)
         return 1
     log.info("the chat is at %s", url)
     try:
@@ -574,7 +471,6 @@ def serve(
 
 def _warm_up(pool: AssistantPool) -> None:
     try:
-        a = pool.primary
-        _ = a.store, a.embedder, a.backend, a.judge
+        pool.primary.warm_up()
     except Exception:  # the first question will report the problem
         log.warning("warm-up failed", exc_info=True)

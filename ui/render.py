@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from rag.loaders import SUPPORTED_SUFFIXES
-from rag.types import Answer, Citation
+from rag import SUPPORTED_SUFFIXES, Answer, Citation, Reason
 
 #: File types accepted by the upload box (the loaders' list).
 ALLOWED_SUFFIXES: tuple[str, ...] = tuple(SUPPORTED_SUFFIXES)
@@ -34,11 +33,12 @@ CONTEXT_CHARS = 2_500
 #: The longest file name kept for an upload (characters, suffix included).
 MAX_NAME_CHARS = 120
 
-_REASONS = {
-    "no_relevant_passages": "No passage in the indexed documents is relevant to this question.",
-    "model_declined": "The passages found do not contain the answer.",
-    "unsupported": "A draft answer was written, but none of it could be backed by the passages, so it was withheld.",
-    "not_an_answer": "The passages found do not answer this question, so no answer is given.",
+_REASONS: dict[Reason, str] = {
+    Reason.NO_RELEVANT_PASSAGES: "No passage in the indexed documents is relevant to this question.",
+    Reason.MODEL_DECLINED: "The passages found do not contain the answer.",
+    Reason.UNSUPPORTED: "A draft answer was written, but too little of it could be backed by the passages, so it was withheld.",
+    Reason.NOT_AN_ANSWER: "The passages found do not answer this question, so no answer is given.",
+    Reason.OFF_TOPIC: "This is not a question about the indexed documents.",
 }
 
 _SIMPLE_MARKER = re.compile(r"\[(\d{1,4})\]")
@@ -56,7 +56,8 @@ class Turn:
     """One question of a browser session and what became of it.
 
     ``status``: ``queued`` (waiting for the model), ``running`` (retrieving or
-    streaming ``partial``), ``done`` (``answer`` is set) or ``error`` (``error`` is set).
+    streaming the draft ``partial``), ``checking`` (the draft is complete and being checked),
+    ``done`` (``answer`` is set) or ``error`` (``error`` is set).
     """
 
     question: str
@@ -227,7 +228,7 @@ def render_support(sentences) -> str:
 
 def render_refusal(answer: Answer) -> str:
     """An honest refusal: the documents don't answer this. No sources are shown."""
-    why = _REASONS.get(answer.reason or "", "")
+    why = _REASONS.get(Reason(answer.reason), "") if answer.reason is not None else ""
     return (
         f'<div class="refusal" role="status"><div class="refusal-head">{esc(answer.text)}</div>'
         + (f'<div class="refusal-why">{esc(why)}</div>' if why else "")
@@ -244,14 +245,14 @@ def _details(turn_obj: Turn) -> str:
         rows.append(f'<div class="rewritten">Searched for: <q>{esc(a.standalone_question)}</q></div>')
     else:
         rows.append('<div class="rewritten-same">The question was searched as asked.</div>')
-    st = a.stats or {}
+    st = a.stats
     bits = []
-    if "total_s" in st:
-        bits.append(f"{st['total_s']:.1f} s in all")
-    if "first_token_s" in st:
-        bits.append(f"first words after {st['first_token_s']:.1f} s")
-    if st.get("completion_tokens"):
-        bits.append(f"{int(st['completion_tokens'])} tokens")
+    if st.total_s is not None:
+        bits.append(f"{st.total_s:.1f} s in all")
+    if st.first_token_s is not None:
+        bits.append(f"first words after {st.first_token_s:.1f} s")
+    if st.completion_tokens:
+        bits.append(f"{int(st.completion_tokens)} tokens")
     s = turn_obj.settings
     if s:
         bits.append(f"model {esc(s.get('model', ''))}, k={s.get('k', '')}" + (", strict" if s.get("strict") else ""))
@@ -267,13 +268,18 @@ def render_answer(turn: int, turn_obj: Turn) -> str:
         return '<div class="status queued"><span class="spinner"></span>Waiting in queue… another answer is being written.</div>'
     if t.status == "error":
         return f'<div class="error-msg" role="alert">{esc(t.error or "Something went wrong.")}</div>'
-    if t.status == "running":
+    if t.status in ("running", "checking"):
         if not t.partial:
             return '<div class="status searching"><span class="spinner"></span>Searching the documents…</div>'
         body = _styled_markers(esc(t.partial))
+        if t.status == "checking":
+            return (
+                f'<div class="answer-text streaming draft">{body}</div>'
+                '<div class="status checking"><span class="spinner"></span>Draft complete: checking every sentence against its source…</div>'
+            )
         return (
-            f'<div class="answer-text streaming">{body}<span class="cursor">▍</span></div>'
-            '<div class="status writing"><span class="spinner"></span>Writing the answer, then checking it against the sources…</div>'
+            f'<div class="answer-text streaming draft">{body}<span class="cursor">▍</span></div>'
+            '<div class="status writing"><span class="spinner"></span>Writing a draft, then checking it against the sources…</div>'
         )
     a = t.answer
     if a is None:  # pragma: no cover - a done turn always has an answer

@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.config import Settings
-from rag.errors import RagError
-from rag.pipeline import Assistant, get_assistant
+from rag import Assistant, RagError, Settings, get_assistant
 
 from .render import UploadError, check_upload
 

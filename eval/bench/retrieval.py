@@ -1,7 +1,7 @@
 """Retrieval at scale: the store's own FAISS index types on synthetic clustered embeddings.
 
 For each size the index is built the way ``rag.store.IndexStore`` builds it on ``save()``
-(``_new_faiss`` for the type; for IVF, training on a sample of ``100 * nlist`` vectors drawn
+(``rag.new_faiss_index`` for the type; for IVF, training on a sample of ``100 * nlist`` vectors drawn
 with ``default_rng(0)``, then ``add_with_ids``), and queried through ``IndexStore.search`` (which
 sets ``nprobe`` from ``ivf_nprobe``). Exact search (``IndexFlatIP``) gives the ground truth and
 the raw latency baseline.
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .bench_stats import ClusteredVectors, peak_rss_bytes, recall_at_k, rss_bytes, summarize
+from .stats import ClusteredVectors, peak_rss_bytes, recall_at_k, rss_bytes, summarize
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ def store_choice(n: int, dim: int = 384) -> dict:
     """The index type ``IndexStore`` uses for ``n`` vectors (and nlist / nprobe for IVF)."""
     import faiss
 
-    from rag.store import IVF_THRESHOLD, _new_faiss, ivf_nprobe
+    from rag import IVF_THRESHOLD, ivf_nprobe, new_faiss_index
 
-    index = _new_faiss(dim, n)
+    index = new_faiss_index(dim, n)
     out = {"class": type(index).__name__, "ivf_threshold": IVF_THRESHOLD}
     if isinstance(index, faiss.IndexIVF):
         out.update(type="ivf", nlist=int(index.nlist), nprobe=int(ivf_nprobe(index)))
@@ -47,9 +47,9 @@ def build_store_index(vectors: np.ndarray, ids: np.ndarray):
     Mirrors ``IndexStore._retype_if_needed`` for a fresh index (the store has no public function
     for it; building a real ``IndexStore`` of a million chunks would spend minutes on Chunk objects).
     """
-    from rag.store import _new_faiss
+    from rag import new_faiss_index
 
-    index = _new_faiss(vectors.shape[1], len(vectors))
+    index = new_faiss_index(vectors.shape[1], len(vectors))
     if not index.is_trained:
         rng = np.random.default_rng(0)
         sample = vectors[rng.choice(len(vectors), size=min(len(vectors), 100 * index.nlist), replace=False)]
@@ -62,7 +62,7 @@ def build_store_index(vectors: np.ndarray, ids: np.ndarray):
 
 def _store_over(index, dim: int):
     """An ``IndexStore`` (in memory, never saved) whose FAISS index is ``index``: searches take the store's path."""
-    from rag.store import IndexSettings, IndexStore
+    from rag import IndexSettings, IndexStore
 
     store = IndexStore("/nonexistent-bench-index", IndexSettings("synthetic", dim, 256, 160, 32))
     store.index = index
@@ -92,7 +92,7 @@ def bench_size(n: int, gen: ClusteredVectors, queries: np.ndarray, *, k: int = 1
     """Build the store's index for ``n`` synthetic vectors; latency, recall@k and memory of its search."""
     import faiss
 
-    from rag.store import ivf_nprobe
+    from rag import ivf_nprobe
 
     dim = gen.dim
     t0 = time.perf_counter()

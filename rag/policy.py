@@ -1,0 +1,84 @@
+"""The answer policy: when to answer, which sentences to show, and why to abstain.
+
+Pure decisions, no model: each step takes what the pipeline has measured and returns a ``Reason``
+to abstain, or None to go on.
+
+1. ``before_generation``: nothing relevant was retrieved -> ``NO_RELEVANT_PASSAGES``.
+2. ``screen``: the draft is code (``OFF_TOPIC``) or the model declined (``MODEL_DECLINED``).
+3. ``review``: too few verified sentences are supported (``UNSUPPORTED``), or the supported
+   text does not answer the question (``NOT_AN_ANSWER``).
+4. ``keep``: the sentences shown. Strict mode keeps only supported sentences; otherwise a
+   sentence the model cited stays (flagged when unsupported). Refusal asides go, and so does
+   every sentence with no source: uncited, or cited only by our overlap guess that the check
+   then rejected. Text the model adds on its own (a link, a greeting a planted instruction
+   asked for) never shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .citations import CitedSentence
+from .types import Reason, Sentence
+
+#: Questions about the documents themselves (author, date, title) carry few content words, so the
+#: relevance floor does not apply to them; the model and the verifier still have to find the answer.
+_ABOUT_THE_DOCUMENT = re.compile(
+    r"\b(article|document|blog|post|report|paper|author|writer|wrote|written|published|updated|title)\b", re.IGNORECASE
+)
+
+ABSTAIN_TEXT = "The documents don't say. I found nothing in the indexed documents that answers this question."
+OFF_TOPIC_TEXT = "The documents don't say. This assistant only answers questions about the indexed documents."
+
+
+class AnswerPolicy:
+    """Decide whether to answer.
+
+    Args:
+        min_supported_share: Abstain when fewer than this share of the checked sentences are
+            supported (default 0.5).
+        strict: Show only supported sentences (default False: keep and flag the cited ones).
+    """
+
+    def __init__(self, *, min_supported_share: float = 0.5, strict: bool = False) -> None:
+        if not 0.0 <= min_supported_share <= 1.0:
+            raise ValueError("min_supported_share must be between 0 and 1")
+        self.min_supported_share = min_supported_share
+        self.strict = strict
+
+    @staticmethod
+    def text_for(reason: Reason) -> str:
+        """What the user reads when the answer abstains for ``reason``."""
+        return OFF_TOPIC_TEXT if reason is Reason.OFF_TOPIC else ABSTAIN_TEXT
+
+    @staticmethod
+    def before_generation(question: str, relevant: bool, n_passages: int) -> Reason | None:
+        if n_passages and (relevant or _ABOUT_THE_DOCUMENT.search(question)):
+            return None
+        return Reason.NO_RELEVANT_PASSAGES
+
+    @staticmethod
+    def screen(raw: str, sentences: Sequence[CitedSentence]) -> Reason | None:
+        if "```" in raw:
+            # Code is never a grounded answer about policy documents.
+            return Reason.OFF_TOPIC
+        if not any(not s.refusal for s in sentences) or sentences[0].refusal:
+            return Reason.MODEL_DECLINED
+        return None
+
+    def review(self, verified: Sequence[Sentence]) -> Reason | None:
+        supported = [s for s in verified if s.supported]
+        checked = [s for s in verified if s.supported is not None]
+        if not supported or len(supported) < len(checked) * self.min_supported_share:
+            return Reason.UNSUPPORTED
+        return None
+
+    @staticmethod
+    def relevance(answers: bool) -> Reason | None:
+        return None if answers else Reason.NOT_AN_ANSWER
+
+    def keep(self, verified: Sequence[Sentence], strict: bool | None = None) -> list[Sentence]:
+        if self.strict if strict is None else strict:
+            return [s for s in verified if s.supported]
+        return [s for s in verified if s.supported is not None and s.citations and (s.supported or not s.citation_inferred)]

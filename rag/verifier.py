@@ -1,0 +1,113 @@
+"""The verifier: is each answer sentence supported by the passages it cites?
+
+A sentence goes through three checks, cheapest first, and the first that decides wins:
+
+1. **Invented numbers.** A number the cited passages do not contain fails the sentence.
+2. **Quotes.** A sentence essentially copied from a cited passage (``citations.is_extractive``)
+   is supported without asking the judge; one copied from another passage of the prompt is
+   re-cited to that passage (marked as an inferred citation).
+3. **The judge.** Otherwise the claim-support judge (``rag.judge``) decides, or with
+   ``mode="lexical"`` the share of the sentence's content words found in its passages.
+
+``answers_question`` asks the judge whether the supported text answers the question at all.
+Every threshold used here is a ``Settings`` field (see ``Verifier.from_settings``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .citations import CitedSentence, content_overlap, is_extractive, unsupported_numbers
+from .types import Passage, Sentence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+    from .judge import Judge
+
+MODES = ("llm", "lexical", "off")
+
+
+@dataclass(frozen=True)
+class VerifierThresholds:
+    """The verifier's thresholds (defaults as in ``Settings``)."""
+
+    #: Share of a sentence's content words that must be in its passages with ``mode="lexical"`` (0.5).
+    lexical: float = 0.5
+    #: Share of a sentence copied in runs of 4+ words for it to count as a quote (0.6).
+    quote_min_coverage: float = 0.6
+    #: Shorter sentences always go to the judge (8 words).
+    quote_min_words: int = 8
+    #: P(Yes) at or above which the answer counts as answering the question (0.5).
+    relevance: float = 0.5
+
+
+class Verifier:
+    """Check answer sentences against their cited passages.
+
+    Args:
+        judge: The claim-support judge; needed only for ``mode="llm"`` (default None).
+        mode: ``llm`` (default), ``lexical`` or ``off`` (numbers are still checked).
+        thresholds: See ``VerifierThresholds``.
+    """
+
+    def __init__(self, judge: Judge | None = None, *, mode: str = "llm", thresholds: VerifierThresholds | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown judge mode {mode!r}: use llm, lexical or off")
+        if mode == "llm" and judge is None:
+            raise ValueError("mode 'llm' needs a judge")
+        self.judge = judge
+        self.mode = mode
+        self.thresholds = thresholds or VerifierThresholds()
+
+    @staticmethod
+    def thresholds_from(settings: Settings) -> VerifierThresholds:
+        return VerifierThresholds(
+            lexical=settings.lexical_threshold,
+            quote_min_coverage=settings.quote_min_coverage,
+            quote_min_words=settings.quote_min_words,
+            relevance=settings.relevance_threshold,
+        )
+
+    def with_mode(self, mode: str) -> Verifier:
+        """The same verifier in another mode (``llm`` needs the judge this one was given)."""
+        return self if mode == self.mode else Verifier(self.judge, mode=mode, thresholds=self.thresholds)
+
+    def _quoted(self, sentence: str, passage: str, question: str) -> bool:
+        t = self.thresholds
+        return is_extractive(sentence, passage, question, min_coverage=t.quote_min_coverage, min_words=t.quote_min_words)
+
+    def check(self, s: CitedSentence, passages: Sequence[Passage], question: str = "") -> Sentence:
+        """Support of one sentence by its cited passages (``passages`` are the prompt's, numbered from 1)."""
+        if s.refusal:
+            return Sentence(s.text, (), None, None, False)
+        if not s.cites:
+            return Sentence(s.text, (), 0.0, False, False)
+        cited = [passages[n - 1].text for n in s.cites]
+        if unsupported_numbers(s.text, cited):
+            return Sentence(s.text, s.cites, 0.0, False, s.inferred)
+        if self.mode == "off":
+            return Sentence(s.text, s.cites, None, True, s.inferred)
+        if any(self._quoted(s.text, t, question) for t in cited):
+            return Sentence(s.text, s.cites, 1.0, True, s.inferred)
+        # A quote given the wrong number (a near miss a small model makes) is re-pointed at its passage.
+        quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
+        if quoted:
+            return Sentence(s.text, (quoted[0],), 1.0, True, True)
+        if self.mode == "lexical":
+            overlap = content_overlap(s.text, " ".join(cited))
+            return Sentence(s.text, s.cites, overlap, overlap >= self.thresholds.lexical, s.inferred)
+        assert self.judge is not None
+        score = self.judge.support_union(s.text, cited)
+        return Sentence(s.text, s.cites, score, self.judge.is_supported(score), s.inferred)
+
+    def answers_question(self, question: str, text: str) -> float | None:
+        """P(``text`` answers ``question``), or None when this mode has no judge to ask."""
+        if self.mode != "llm" or self.judge is None:
+            return None
+        return self.judge.answers_question(question, text)
+
+    def is_answer(self, relevance: float | None) -> bool:
+        """Whether a relevance score passes (no score, no check: True)."""
+        return relevance is None or relevance >= self.thresholds.relevance

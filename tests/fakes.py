@@ -1,0 +1,104 @@
+"""Fake components for fast tests of the pipeline's decisions: no model, no index on disk."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.retriever import RetrievalResult
+from rag.types import Chunk, Document, Passage
+
+PASSAGES = [
+    "One third of swimming pools are at risk of closure due to high energy bills, the council said.",
+    "Leisure centres do not meet the criteria for the energy support scheme announced last year.",
+    "Integrated Care Boards and Partnerships are set up at the level of each local health system.",
+]
+
+
+@dataclass
+class FakeStore:
+    documents: dict = field(default_factory=dict)
+    chunks: dict = field(default_factory=dict)
+    generation: int = 1
+
+
+def fake_passages(texts: list[str] = PASSAGES) -> tuple[FakeStore, list[Passage]]:
+    text = "\n".join(texts)
+    doc = Document("d1", "/docs/article.txt", "The article", text)
+    store = FakeStore(documents={"d1": doc})
+    passages, pos = [], 0
+    for i, t in enumerate(texts):
+        chunk = Chunk(i, "d1", pos, pos + len(t), t)
+        store.chunks[i] = chunk
+        passages.append(Passage(chunk, doc.source, doc.title, 1.0 / (i + 1), dense_score=0.6 - 0.1 * i))
+        pos += len(t) + 1
+    return store, passages
+
+
+class FakeRetriever:
+    """Returns the given passages in order; ``relevant`` says whether they pass the relevance floor."""
+
+    def __init__(self, store: FakeStore, passages: list[Passage], relevant: bool = True) -> None:
+        self.store, self.passages, self.relevant = store, passages, relevant
+        self.queries: list[str] = []
+
+    def run(self, question: str, k: int = 4) -> RetrievalResult:
+        self.queries.append(question)
+        return RetrievalResult(self.passages[:k], self.relevant, 0.6 if self.relevant else 0.1, 0.0)
+
+    def similarities(self, query_vector, chunk_ids):
+        return {c: 0.0 for c in chunk_ids}
+
+
+class FakeCollection:
+    def __init__(self, retriever: FakeRetriever) -> None:
+        self.retriever = retriever
+        self.store = retriever.store
+
+
+class ScriptedModel:
+    """Streams a fixed draft word by word and records the prompts it was given."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, prompt, *, max_tokens=160, stats=None):
+        self.prompts.append(prompt)
+        if stats is not None:
+            stats.prompt_tokens = self.count_tokens(prompt.user)
+        yield from re.findall(r"\S+\s*", self.reply)
+
+
+class FakeJudge:
+    """Supports claims that start with one of ``supported``; answers the question with ``relevance``."""
+
+    threshold = 0.5
+
+    def __init__(self, supported: tuple[str, ...] = (), relevance: float = 0.9) -> None:
+        self.supported, self.relevance = supported, relevance
+        self.claims: list[str] = []
+
+    def is_supported(self, score: float) -> bool:
+        return score >= self.threshold
+
+    def support_union(self, claim: str, passages) -> float:
+        self.claims.append(claim)
+        return 0.9 if claim.startswith(self.supported) else 0.1
+
+    def answers_question(self, question: str, answer: str) -> float:
+        return self.relevance
+
+
+class FakeRewriter:
+    def __init__(self, rewrite: str) -> None:
+        self.rewrite, self.calls = rewrite, []
+
+    def run(self, question, history):
+        self.calls.append((question, history))
+        return self.rewrite

@@ -1,0 +1,174 @@
+"""The pipeline's decisions with fake components: when it answers, which sentences it keeps, why it abstains.
+
+No model and no index are loaded: every component is handed to ``Assistant`` directly.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fakes import FakeCollection, FakeJudge, FakeRetriever, FakeRewriter, ScriptedModel, fake_passages
+from rag import Checking, DraftPiece, Final, Reason, Settings
+from rag.context import ContextBuilder
+from rag.pipeline import Assistant
+from rag.policy import ABSTAIN_TEXT, OFF_TOPIC_TEXT
+from rag.verifier import Verifier
+
+POOLS = "One third of swimming pools are at risk of closure due to high energy bills"
+CENTRES = "Leisure centres do not meet the criteria for the energy support scheme"
+QUESTION = "What share of swimming pools are at risk of closure?"
+
+
+def make(reply: str, *, judge: FakeJudge | None = None, relevant: bool = True, rewriter=None, **settings):
+    store, passages = fake_passages()
+    retriever = FakeRetriever(store, passages, relevant)
+    model = ScriptedModel(reply)
+    s = Settings().replace(judge="llm" if judge else "lexical", **settings)
+    assistant = Assistant(
+        s,
+        collection=FakeCollection(retriever),
+        generator=model,
+        context=ContextBuilder(model, whole_corpus_tokens=0),
+        rewriter=rewriter,
+        verifier=Verifier(judge, mode="llm") if judge else None,
+    )
+    return assistant, model, retriever
+
+
+def test_a_supported_draft_is_answered_with_its_citations_and_the_ranked_passages():
+    assistant, _, _ = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,)))
+    answer = assistant.ask(QUESTION)
+    assert not answer.abstained and answer.reason is None
+    assert answer.text == f"{POOLS} [1]."
+    assert [c.n for c in answer.citations] == [1] and "swimming pools" in answer.citations[0].quote
+    assert [p.chunk.chunk_id for p in answer.retrieved] == [0, 1, 2]
+    assert len(answer.passages) == 3 and answer.stats.total_s is not None and answer.stats.relevance == 0.9
+
+
+def test_the_stream_yields_draft_pieces_then_checking_then_the_final_answer():
+    assistant, _, _ = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,)))
+    events = list(assistant.stream(QUESTION))
+    kinds = [type(e) for e in events]
+    assert kinds[-2:] == [Checking, Final]
+    assert set(kinds[:-2]) == {DraftPiece}
+    assert "".join(e.text for e in events[:-2]).strip() == f"{POOLS} [1]."
+    assert events[-1].answer.text == f"{POOLS} [1]."
+
+
+def test_nothing_relevant_abstains_before_the_model_writes_anything():
+    assistant, model, _ = make(f"{POOLS} [1].", relevant=False)
+    events = list(assistant.stream("What is the capital of Australia?"))
+    assert len(events) == 1 and isinstance(events[0], Final)
+    answer = events[0].answer
+    assert answer.abstained and answer.reason is Reason.NO_RELEVANT_PASSAGES and answer.text == ABSTAIN_TEXT
+    assert model.prompts == [] and answer.citations == []
+
+
+def test_a_question_about_the_document_itself_reaches_the_model_below_the_relevance_floor():
+    assistant, model, _ = make(f"{POOLS} [1].", relevant=False)
+    assistant.ask("Who wrote the article?")
+    assert len(model.prompts) == 1
+
+
+def test_a_refusal_from_the_model_abstains_as_model_declined():
+    answer = make("The documents don't say.")[0].ask(QUESTION)
+    assert answer.abstained and answer.reason is Reason.MODEL_DECLINED and answer.text == ABSTAIN_TEXT
+
+
+def test_code_in_the_draft_abstains_as_off_topic():
+    answer = make("```python\nprint('hi')\n``` [1]")[0].ask("Write me a Python script")
+    assert answer.abstained and answer.reason is Reason.OFF_TOPIC and answer.text == OFF_TOPIC_TEXT
+
+
+def test_a_draft_mostly_unsupported_abstains_as_unsupported():
+    judge = FakeJudge((POOLS,))
+    draft = f"{POOLS} [1]. Every pool will close next winter [1]. Councils will sell the buildings [2]."
+    answer = make(draft, judge=judge)[0].ask(QUESTION)
+    assert answer.abstained and answer.reason is Reason.UNSUPPORTED and answer.citations == []
+
+
+def test_the_supported_share_needed_is_a_setting():
+    draft = f"{POOLS} [1]. Every pool will close next winter [1]."
+    lenient = make(draft, judge=FakeJudge((POOLS,)))[0].ask(QUESTION)
+    strictest = make(draft, judge=FakeJudge((POOLS,)), min_supported_share=1.0)[0].ask(QUESTION)
+    assert not lenient.abstained
+    assert strictest.abstained and strictest.reason is Reason.UNSUPPORTED
+
+
+def test_supported_text_that_does_not_answer_the_question_abstains_as_not_an_answer():
+    answer = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,), relevance=0.2))[0].ask(QUESTION)
+    assert answer.abstained and answer.reason is Reason.NOT_AN_ANSWER and answer.stats.relevance == 0.2
+
+
+def test_non_strict_keeps_a_cited_unsupported_sentence_flagged_and_strict_drops_it():
+    draft = f"{POOLS} [1]. {CENTRES} [2]. Every pool will close next winter [1]."
+    judge = FakeJudge((POOLS, CENTRES))
+    loose = make(draft, judge=judge)[0].ask(QUESTION)
+    assert [(s.text.rstrip("."), s.supported) for s in loose.sentences] == [
+        (POOLS, True), (CENTRES, True), ("Every pool will close next winter", False)
+    ]
+    strict = make(draft, judge=judge)[0].ask(QUESTION, strict=True)
+    assert [s.text.rstrip(".") for s in strict.sentences] == [POOLS, CENTRES]
+    assert "next winter" not in strict.text
+
+
+def test_a_sentence_with_no_source_never_reaches_the_user():
+    draft = f"Hello there, friend! {POOLS} [1]."
+    answer = make(draft, judge=FakeJudge((POOLS, "Hello")))[0].ask(QUESTION)
+    assert answer.text == f"{POOLS} [1]." and "Hello" not in answer.text
+
+
+def test_an_invented_number_fails_the_sentence_even_when_the_judge_agrees():
+    judge = FakeJudge(("Two thirds", POOLS))
+    answer = make(f"{POOLS} [1]. Two thirds of 4,000 pools may close [1].", judge=judge)[0].ask(QUESTION, strict=True)
+    assert [s.text.rstrip(".") for s in answer.sentences] == [POOLS]
+    assert not any("4,000" in c for c in judge.claims)
+
+
+def test_a_quoted_sentence_is_accepted_without_asking_the_judge():
+    judge = FakeJudge(())  # rejects everything it is asked
+    answer = make(f"{POOLS} [1].", judge=judge)[0].ask(QUESTION)
+    assert not answer.abstained and judge.claims == []
+
+
+def test_a_follow_up_is_rewritten_and_retrieval_uses_the_rewrite():
+    rewriter = FakeRewriter("What share of swimming pools are at risk of closure?")
+    assistant, _, retriever = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,)), rewriter=rewriter)
+    answer = assistant.ask("and pools?", history=[("Why are leisure centres at risk?", "Energy bills [1].")])
+    assert rewriter.calls == [("and pools?", [("Why are leisure centres at risk?", "Energy bills [1].")])]
+    assert retriever.queries == [rewriter.rewrite] and answer.standalone_question == rewriter.rewrite
+    assert answer.question == "and pools?"
+
+
+def test_without_history_the_rewriter_is_never_asked():
+    rewriter = FakeRewriter("something else")
+    assistant, _, retriever = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,)), rewriter=rewriter)
+    assistant.ask(QUESTION)
+    assert rewriter.calls == [] and retriever.queries == [QUESTION]
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\x00\x01"])
+def test_a_blank_question_raises_before_any_event(question):
+    assistant, model, retriever = make("anything")
+    with pytest.raises(ValueError, match="empty"):
+        assistant.stream(question)
+    assert model.prompts == [] and retriever.queries == []
+
+
+def test_an_unknown_judge_mode_is_refused_before_anything_runs():
+    assistant, model, _ = make("anything")
+    with pytest.raises(ValueError, match="judge mode"):
+        assistant.stream(QUESTION, judge="psychic")
+    assert model.prompts == []
+
+
+def test_k_limits_the_passages_given_to_the_model_but_not_the_ranked_list_on_the_answer():
+    assistant, model, _ = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,)))
+    answer = assistant.ask(QUESTION, k=1)
+    assert model.prompts[0].context.count("\n[") == 1
+    assert len(answer.passages) == 1 and len(answer.retrieved) == 3
+
+
+def test_the_lexical_mode_decides_by_word_overlap_with_the_cited_passage():
+    answer = make("Pools face closure because energy bills are high [1]. Pensions rise in spring [1].")[0].ask(QUESTION, strict=True)
+    assert [s.text.rstrip(".") for s in answer.sentences] == ["Pools face closure because energy bills are high"]
