@@ -19,6 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Sources of the default corpus shipped with the project.
 DEFAULT_SOURCES_DIR = PROJECT_ROOT / "index" / "sources"
+#: Documents shipped beside the default corpus but not (yet) part of it, each with its sidecar
+#: metadata and licence (the Levelling Up White Paper executive summary, OGL v3.0).
+RELATED_SOURCES_DIR = PROJECT_ROOT / "index" / "related"
 #: Where the default corpus's index is built.
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "index" / "default"
 
@@ -59,6 +62,9 @@ class Settings:
         strict: Drop sentences the judge does not support (default False: keep and flag them).
         max_question_chars: Longer questions are refused with a message (default 2000).
         max_upload_mb: Largest file accepted for indexing, in MB (default 20).
+        eval_data: Folder of the licensed evaluation data that the project does not ship (``wice/``,
+            ``conditionalqa/``), read by ``rag eval`` (default empty: ``../shared/eval-data`` beside the
+            project when that folder exists; ``--data DIR`` overrides).
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -85,6 +91,7 @@ class Settings:
     strict: bool = False
     max_question_chars: int = 2000
     max_upload_mb: int = 20
+    eval_data: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 254:
