@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = PROJECT_ROOT / "eval" / "reports" / "bench"
 SEED = PROJECT_ROOT / "eval" / "datasets" / "seed.jsonl"
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
-WHITE_PAPER = PROJECT_ROOT.parent / "shared" / "corpus" / "levelling-up-white-paper-executive-summary.txt"
+from .suites import WHITE_PAPER  # noqa: E402  (the one definition of the White Paper's path)
 COLD_QUESTION = "What share of swimming pools are at risk of closure?"
 WARMUP_QUESTION = "What did Michael Gove say about the Levelling Up Fund?"
 SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval")

@@ -2,6 +2,7 @@
 
     rag eval --suite seed                         # the team-written article questions
     rag eval --suite judge --limit 100            # the judge on a stratified WiCE sample
+    rag eval --suite conditionalqa --data DIR     # licensed data from DIR/conditionalqa (or RAG_EVAL_DATA)
     rag eval --suite seed --compare eval/reports/latest/seed/metrics.json
     rag eval --suite seed --fail-under answerable_correct=0.9 --fail-under declined_correctly=1
 """
@@ -163,7 +164,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: unknown suite {args.suite!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
         return 2
     settings = Settings.from_env().replace(
-        model=getattr(args, "model", None), judge=getattr(args, "judge", None), top_k=getattr(args, "k", None)
+        model=getattr(args, "model", None),
+        judge=getattr(args, "judge", None),
+        top_k=getattr(args, "k", None),
+        eval_data=getattr(args, "data", None),
     )
     out = Path(args.out) if args.out else REPORTS / args.suite
     t0 = time.perf_counter()
