@@ -150,7 +150,7 @@ class Indexer:
                 continue
             seen_sources.add(doc.source)
             for warning in doc.warnings:
-                log.warning("%s: %s", f, warning)
+                log.info("%s: %s", f, warning)  # shown to the user through the report
                 report.warnings.append((str(f), warning))
             if doc.doc_id in seen_ids and seen_ids[doc.doc_id] != doc.source:
                 report.skipped.append((str(f), f"duplicate of {seen_ids[doc.doc_id]}"))
