@@ -71,6 +71,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _WORD_RE = re.compile(r"[^\W\d_]+")
+_SAMPLE_CHARS = 100_000
 
 
 def _is_latin(ch: str) -> bool:
@@ -138,9 +139,11 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
     best = from_bytes(data).best()
     if best is not None and best.encoding != LEGACY_ENCODING:
         guess = str(best)
-        own, share = _other_script_share(guess)
+        # The first 100,000 characters are plenty to judge by, and keep this fast on large files.
+        sample, legacy_sample = guess[:_SAMPLE_CHARS], (legacy or "")[:_SAMPLE_CHARS]
+        own, share = _other_script_share(sample)
         if legacy is None or (own >= 8 and share >= 0.8) or (
-            _symbols_inside_words(legacy) >= 2 and _symbols_inside_words(guess) == 0
+            _symbols_inside_words(legacy_sample) >= 2 and _symbols_inside_words(sample) == 0
         ):
             log.info("%s: decoded as %s", name, best.encoding)
             return guess
