@@ -81,7 +81,8 @@ def eval_data_file(dataset: str, filename: str, settings: Settings | None = None
         origin = "given by --data or RAG_EVAL_DATA" if configured else "the default; set --data DIR or RAG_EVAL_DATA"
         raise EvalDataError(
             f"{name} data not found: looked for {filename} in {folder} ({origin}); "
-            f"get {name} from {url} and put it in a {dataset}/ folder inside the data folder"
+            f"get {name} from {url} and put it in a {dataset}/ folder inside the data folder "
+            "(see docs/data-and-licences.md)"
         )
     return path
 
