@@ -2,6 +2,7 @@
 
     rag eval --suite seed                         # the team-written article questions
     rag eval --suite judge --limit 100            # the judge on a stratified WiCE sample
+    rag eval --suite conditionalqa --data DIR     # licensed data from DIR/conditionalqa (or RAG_EVAL_DATA)
     rag eval --suite seed --compare eval/reports/latest/seed/metrics.json
     rag eval --suite seed --fail-under answerable_correct=0.9 --fail-under declined_correctly=1
 """
@@ -163,6 +164,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.suite not in SUITES:
         print(f"error: unknown suite {args.suite!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
         return 2
+    settings = settings.replace(eval_data=getattr(args, "data", None))
     out = Path(args.out) if args.out else REPORTS / args.suite
     t0 = time.perf_counter()
     result = SUITES[args.suite](settings, limit=args.limit)

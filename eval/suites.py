@@ -5,7 +5,10 @@
 * ``conditionalqa``: 285 GOV.UK policy questions over a 7,506-sentence evidence pool.
 * ``judge``: the claim-support judge against WiCE dev human labels.
 
-Shared data is read from ``../shared`` (never copied into the project).
+The team's question sets (``eval/datasets/``) and the White Paper summary (``index/related/``) ship
+with the project. WiCE and ConditionalQA may not be copied into it: they are read from the folder
+given by ``rag eval --data DIR`` or ``RAG_EVAL_DATA`` (default ``../shared/eval-data`` beside the
+project), which holds ``wice/`` and ``conditionalqa/``.
 """
 
 from __future__ import annotations
@@ -21,18 +24,24 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rag import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings
+from rag import DEFAULT_SOURCES_DIR, PROJECT_ROOT, RagError, Settings
 
 from . import metrics as M
 from .bench.stats import percentile
+from .paths import DATASETS, WHITE_PAPER
 
 log = logging.getLogger(__name__)
 
-DATASETS = Path(__file__).resolve().parent / "datasets"
-SHARED = PROJECT_ROOT.parent / "shared"
-WHITE_PAPER = SHARED / "corpus" / "levelling-up-white-paper-executive-summary.txt"
-CONDITIONALQA = SHARED / "eval-data" / "conditionalqa"
-WICE = SHARED / "eval-data" / "wice" / "wice_claim_dev_oracle_chunks.jsonl"
+#: The data folder used when neither ``--data`` nor ``RAG_EVAL_DATA`` names one (and it exists).
+DEFAULT_EVAL_DATA = PROJECT_ROOT.parent / "shared" / "eval-data"
+#: Licensed data sets read from the data folder: sub-folder -> (name, where to get it).
+EVAL_DATASETS = {
+    "wice": ("WiCE", "https://github.com/ryokamoi/wice"),
+    "conditionalqa": ("ConditionalQA", "https://haitian-sun.github.io/conditionalqa/"),
+}
+WICE_FILE = "wice_claim_dev_oracle_chunks.jsonl"
+CONDITIONALQA_POOL = "evidence_pool_corpus.jsonl"
+CONDITIONALQA_QUESTIONS = "conditionalqa_dev.jsonl"
 DECLINE_TYPES = {"unanswerable", "off_topic", "injection"}
 
 
@@ -51,9 +60,35 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+class EvalDataError(RagError):
+    """A licensed evaluation data set is not in the data folder (the message is one line)."""
+
+
+def eval_data_dir(settings: Settings | None = None) -> Path:
+    """The data folder: ``settings.eval_data`` (``--data`` / ``RAG_EVAL_DATA``), else ``DEFAULT_EVAL_DATA``."""
+    configured = (settings if settings is not None else Settings.from_env()).eval_data
+    return Path(configured).expanduser() if configured else DEFAULT_EVAL_DATA
+
+
+def eval_data_file(dataset: str, filename: str, settings: Settings | None = None) -> Path:
+    """A file of a licensed data set, or ``EvalDataError`` saying where it was looked for and where to get it."""
+    configured = (settings if settings is not None else Settings.from_env()).eval_data
+    folder = eval_data_dir(settings) / dataset
+    path = folder / filename
+    if not path.is_file():
+        name, url = EVAL_DATASETS[dataset]
+        origin = "given by --data or RAG_EVAL_DATA" if configured else "the default; set --data DIR or RAG_EVAL_DATA"
+        raise EvalDataError(
+            f"{name} data not found: looked for {filename} in {folder} ({origin}); "
+            f"get {name} from {url} and put it in a {dataset}/ folder inside the data folder "
+            "(see docs/data-and-licences.md)"
+        )
+    return path
+
+
 def _require(path: Path) -> None:
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the shared data must sit beside the project as ../shared")
+        raise EvalDataError(f"{path} is missing from the project: restore it from version control")
 
 
 def _eval_settings(base: Settings, suite: str) -> Settings:
@@ -180,13 +215,16 @@ def run_whitepaper(settings: Settings, limit: int | None = None) -> SuiteResult:
 # ----- ConditionalQA ------------------------------------------------------------------------------
 
 
-def conditionalqa_documents() -> tuple[list, dict[str, tuple[str, int, int]]]:
-    """One document per GOV.UK page from the evidence pool; returns docs and ev-id -> (doc_id, start, end)."""
+def conditionalqa_documents(settings: Settings | None = None) -> tuple[list, dict[str, tuple[str, int, int]]]:
+    """One document per GOV.UK page from the evidence pool; returns docs and ev-id -> (doc_id, start, end).
+
+    The pool is read from the data folder of ``settings`` (default: ``Settings.from_env()``).
+    """
     from rag import Document, doc_id_for
 
-    _require(CONDITIONALQA / "evidence_pool_corpus.jsonl")
+    pool = eval_data_file("conditionalqa", CONDITIONALQA_POOL, settings)
     pages: dict[str, list[dict]] = defaultdict(list)
-    for row in read_jsonl(CONDITIONALQA / "evidence_pool_corpus.jsonl"):
+    for row in read_jsonl(pool):
         pages[row["url"]].append(row)
     docs, spans = [], {}
     for url, rows in pages.items():
@@ -207,13 +245,14 @@ def conditionalqa_documents() -> tuple[list, dict[str, tuple[str, int, int]]]:
 def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool = True) -> SuiteResult:
     from rag import Assistant, Indexer, get_embedder
 
+    questions_file = eval_data_file("conditionalqa", CONDITIONALQA_QUESTIONS, settings)
+    docs, spans = conditionalqa_documents(settings)
     settings = _eval_settings(settings, "conditionalqa")
-    docs, spans = conditionalqa_documents()
     t0 = time.perf_counter()
     _, report = Indexer(settings, get_embedder(settings)).index_documents(docs, progress=True)
     assistant = Assistant(settings)
     index_s = time.perf_counter() - t0
-    questions = read_jsonl(CONDITIONALQA / "conditionalqa_dev.jsonl")
+    questions = read_jsonl(questions_file)
     # Retrieval is measured on every question; answers (slow on a CPU) on all, or a stratified sample.
     to_answer = {q["id"] for q in questions}
     if limit:
@@ -288,11 +327,15 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
 # ----- the judge against WiCE ---------------------------------------------------------------------
 
 
-def wice_claims(limit: int | None = None, seed: int = 0) -> list[tuple[str, str, int, list[str]]]:
-    """(claim_id, claim, label, chunk texts) with label 1 = supported (WiCE's ``label`` 0)."""
-    _require(WICE)
+def wice_claims(
+    limit: int | None = None, seed: int = 0, settings: Settings | None = None
+) -> list[tuple[str, str, int, list[str]]]:
+    """(claim_id, claim, label, chunk texts) with label 1 = supported (WiCE's ``label`` 0).
+
+    Read from the data folder of ``settings`` (default: ``Settings.from_env()``).
+    """
     by_claim: dict[str, list[dict]] = defaultdict(list)
-    for row in read_jsonl(WICE):
+    for row in read_jsonl(eval_data_file("wice", WICE_FILE, settings)):
         by_claim[row["claim_id"]].append(row)
     claims = [(cid, rows[0]["answer"], 1 if rows[0]["label"] == 0 else 0, [r["context"] for r in rows]) for cid, rows in by_claim.items()]
     claims.sort(key=lambda c: c[0])
@@ -308,8 +351,8 @@ def wice_claims(limit: int | None = None, seed: int = 0) -> list[tuple[str, str,
 def run_judge(settings: Settings, limit: int | None = None) -> SuiteResult:
     from rag import Judge
 
+    claims = wice_claims(limit, settings=settings)  # before loading the model: missing data fails fast
     judge = Judge.from_settings(settings)
-    claims = wice_claims(limit)
     rows, labels, scores, secs = [], [], [], []
     # Scores are kept per claim in the cache folder, so an interrupted run resumes where it stopped.
     cache = settings.cache_dir / "eval-judge" / f"wice-{judge.fingerprint}.jsonl"

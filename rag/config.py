@@ -19,6 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Sources of the default corpus shipped with the project.
 DEFAULT_SOURCES_DIR = PROJECT_ROOT / "index" / "sources"
+#: Documents shipped beside the default corpus but not (yet) part of it, each with its sidecar
+#: metadata and licence (the Levelling Up White Paper executive summary, OGL v3.0).
+RELATED_SOURCES_DIR = PROJECT_ROOT / "index" / "related"
 #: Where the default corpus's index is built.
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "index" / "default"
 
@@ -90,6 +93,9 @@ class Settings:
         auth: ``USER:PASSWORD`` required to use the page (default: none).
         ui_refresh_s: Least time between two refreshes of a streaming answer on the page (default 0.08).
         ui_queue_size: Questions that may wait in the page's queue before new ones are refused (default 64).
+        eval_data: Folder of the licensed evaluation data that the project does not ship (``wice/``,
+            ``conditionalqa/``), read by ``rag eval`` (default empty: ``../shared/eval-data`` beside the
+            project when that folder exists; ``--data DIR`` overrides).
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -135,6 +141,7 @@ class Settings:
     auth: str = field(default="", repr=False)
     ui_refresh_s: float = 0.08
     ui_queue_size: int = 64
+    eval_data: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 254:

@@ -38,6 +38,8 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     #: (file, reason) of each file that was not indexed.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (file, message) for parts of an indexed file that could not be read (e.g. a scanned PDF page).
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     chunks_added: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -59,9 +61,13 @@ class IndexReport:
             lines.append(f"unchanged {it}")
         for it, why in self.skipped:
             lines.append(f"skipped   {it}: {why}")
+        for it, why in self.warnings:
+            lines.append(f"warning   {it}: {why}")
         lines.append(
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped"
+            + (f", {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''}" if self.warnings else "")
+            + "; "
             f"{self.chunks_added} chunks embedded in {self.seconds:.1f}s"
         )
         return "\n".join(lines)
@@ -143,6 +149,9 @@ class Indexer:
                 seen_sources.add(str(Path(f).resolve()))  # a broken file is not "removed"
                 continue
             seen_sources.add(doc.source)
+            for warning in doc.warnings:
+                log.info("%s: %s", f, warning)  # shown to the user through the report
+                report.warnings.append((str(f), warning))
             if doc.doc_id in seen_ids and seen_ids[doc.doc_id] != doc.source:
                 report.skipped.append((str(f), f"duplicate of {seen_ids[doc.doc_id]}"))
                 continue

@@ -8,11 +8,15 @@ contact footers) is removed here, so it never becomes a passage. Optional metada
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
+import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,8 @@ _CHROME_LINES = [
     r"to hear more about .{0,200}\bcontact\b.*",
     r"share (?:this|on) .{0,40}",
     r"(?:[•·*\-]\s*)?\d+ min read",
+    # GOV.UK's page footer.
+    r"all content is available under the open government licen[cs]e v\d(?:\.\d)?, except where otherwise stated.{0,40}",
 ]
 _CHROME_RE = re.compile(r"^\s*(?:" + "|".join(_CHROME_LINES) + r")\s*$", re.IGNORECASE)
 
@@ -55,31 +61,96 @@ def clean_text(text: str) -> str:
     return out.strip()
 
 
+#: The fallback for legacy (non-UTF) text: by far the commonest legacy encoding of English text.
+LEGACY_ENCODING = "cp1252"
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: it starts with the UTF-16 LE mark
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_WORD_RE = re.compile(r"[^\W\d_]+")
+_SAMPLE_CHARS = 100_000
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
+
+
+def _other_script_share(text: str) -> tuple[int, float]:
+    """Letters of non-Latin scripts that stand in words of their own script, and their share of non-ASCII letters.
+
+    Text in a Cyrillic, Greek or CJK encoding decodes to whole words of that script; Western text
+    decoded with such an encoding gives Latin words with a stray foreign letter ("cafй").
+    """
+    own, non_ascii = 0, 0
+    for word in _WORD_RE.findall(text):
+        foreign = sum(1 for ch in word if not _is_latin(ch))
+        non_ascii += sum(1 for ch in word if not ch.isascii())
+        if foreign == len(word):
+            own += foreign
+    return own, (own / non_ascii if non_ascii else 0.0)
+
+
+def _symbols_inside_words(text: str) -> int:
+    """Symbols such as "¹" "³" "¿" between two letters: the mark of text decoded with the wrong code page."""
+    n = 0
+    for i in range(1, len(text) - 1):
+        ch = text[i]
+        if ch.isascii() or ch in "·’‘'":
+            continue
+        if unicodedata.category(ch)[0] in "SNP" and unicodedata.category(ch) not in ("Pd", "Pi", "Pf"):
+            if text[i - 1].isalpha() and text[i + 1].isalpha():
+                n += 1
+    return n
+
+
 def decode_bytes(data: bytes, name: str = "file") -> str:
-    """Decode text bytes: UTF-8 first, else the encoding ``charset-normalizer`` detects."""
+    """Decode text bytes.
+
+    UTF-8 (with or without a byte-order mark) and UTF-16/32 with a byte-order mark are read as
+    such. Other bytes are read as Windows-1252 (which also reads Latin-1 text correctly) unless
+    ``charset-normalizer`` finds an encoding that is clearly better: one that turns the text into
+    whole words of another script (Cyrillic, Greek, CJK...), or a Latin code page when Windows-1252
+    would put symbols inside words ("Zaż" read as "Za¿"). A few high bytes, such as a pound sign,
+    never make a Central European code page win ("£" must not become "Ł").
+    """
     if not data.strip():
         raise LoadError(f"{name}: the file is empty")
-    if b"\x00" in data[:8192] and not (data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff")):
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise LoadError(f"{name}: the file starts with a {encoding.upper()} mark but is not valid {encoding.upper()}") from exc
+    if b"\x00" in data[:8192]:
         raise LoadError(f"{name}: this looks like a binary file, not text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    try:
+        legacy: str | None = data.decode(LEGACY_ENCODING)
+    except UnicodeDecodeError:  # bytes that Windows-1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90, 0x9d)
+        legacy = None
     from charset_normalizer import from_bytes
 
-    results = from_bytes(data)
-    best = results.best()
-    if best is None:
+    best = from_bytes(data).best()
+    if best is not None and best.encoding != LEGACY_ENCODING:
+        guess = str(best)
+        # The first 100,000 characters are plenty to judge by, and keep this fast on large files.
+        sample, legacy_sample = guess[:_SAMPLE_CHARS], (legacy or "")[:_SAMPLE_CHARS]
+        own, share = _other_script_share(sample)
+        if legacy is None or (own >= 8 and share >= 0.8) or (
+            _symbols_inside_words(legacy_sample) >= 2 and _symbols_inside_words(sample) == 0
+        ):
+            log.info("%s: decoded as %s", name, best.encoding)
+            return guess
+    if legacy is None:
         raise LoadError(f"{name}: could not detect the text encoding")
-    # Western European text (French, Spanish...) decodes cleanly in several code pages, and the
-    # detector often ranks a Baltic or Central European one first ("coûte" -> "coūte"). Windows-1252,
-    # by far the commonest legacy encoding, wins when it is nearly as clean and at least as coherent.
-    for match in results:
-        if match.encoding == "cp1252" and match.chaos <= best.chaos + 0.1 and match.coherence >= best.coherence:
-            best = match
-            break
-    log.info("%s: decoded as %s", name, best.encoding)
-    return str(best)
+    log.info("%s: decoded as %s", name, LEGACY_ENCODING)
+    return legacy
 
 
 def _headings_plain(text: str) -> list[tuple[int, str]]:
@@ -121,7 +192,69 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _load_pdf(path: Path) -> tuple[str, list[int], dict[str, Any]]:
+@dataclass
+class _PdfText:
+    text: str
+    page_starts: list[int]
+    headings: list[tuple[int, str]]
+    info: dict[str, Any]
+    warnings: list[str]
+
+
+def _page_has_image(page) -> bool:
+    try:
+        return len(page.images) > 0
+    except Exception:  # a broken image dictionary is still an image, but we cannot tell: say no
+        return False
+
+
+def _font_size(cm, tm, font_size: float) -> float:
+    scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+    return round(font_size * (scale or 1.0), 1)
+
+
+def _pdf_headings(page_runs: list[list[tuple[str, float]]], page_texts: list[str], starts: list[int]) -> list[tuple[int, str]]:
+    """Lines set larger than the body text (the size that holds the most characters) are headings."""
+    weight: dict[float, int] = {}
+    for runs in page_runs:
+        for text, size in runs:
+            weight[size] = weight.get(size, 0) + len(text.strip())
+    if not weight:
+        return []
+    body = max(weight, key=lambda k: weight[k])
+    out: list[tuple[int, str]] = []
+    for runs, page_text, page_start in zip(page_runs, page_texts, starts):
+        cursor = 0
+        buffer: list[str] = []
+
+        def flush() -> None:
+            nonlocal cursor
+            lines = [" ".join(x.split()) for x in "".join(buffer).split("\n")]
+            lines = [x for x in lines if x]
+            buffer.clear()
+            if not lines or not any(ch.isalpha() for ch in lines[0]):
+                return
+            at = page_text.find(lines[0], cursor)
+            heading = " ".join(lines)
+            if at >= 0 and len(heading) <= 200:
+                out.append((page_start + at, heading))
+                cursor = at + len(lines[0])
+
+        for text, size in runs:
+            if not text.strip():
+                if buffer:
+                    buffer.append(text)
+                continue
+            if size >= body * 1.15:
+                buffer.append(text)
+            elif buffer:
+                flush()
+        if buffer:
+            flush()
+    return out
+
+
+def _load_pdf(path: Path) -> _PdfText:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -135,8 +268,19 @@ def _load_pdf(path: Path) -> tuple[str, list[int], dict[str, Any]]:
             if not ok:
                 raise LoadError(f"{path.name}: the PDF is password-protected")
         pages: list[str] = []
-        for page in reader.pages:
-            pages.append(clean_text(page.extract_text() or ""))
+        page_runs: list[list[tuple[str, float]]] = []
+        warnings: list[str] = []
+        for number, page in enumerate(reader.pages, 1):
+            runs: list[tuple[str, float]] = []
+
+            def visit(text, cm, tm, font_dict, font_size, runs=runs) -> None:
+                if text:
+                    runs.append((text, _font_size(cm, tm, font_size or 0.0)))
+
+            pages.append(clean_text(page.extract_text(visitor_text=visit) or ""))
+            page_runs.append(runs)
+            if not pages[-1] and _page_has_image(page):
+                warnings.append(f"page {number} has no text layer (scanned?); OCR it to index it")
         info: dict[str, Any] = {}
         if reader.metadata and reader.metadata.title:
             info["title"] = str(reader.metadata.title)
@@ -148,14 +292,20 @@ def _load_pdf(path: Path) -> tuple[str, list[int], dict[str, Any]]:
         raise LoadError(f"{path.name}: the PDF could not be read ({exc.__class__.__name__})") from exc
     if not any(p.strip() for p in pages):
         raise LoadError(f"{path.name}: the PDF has no text layer (a scan?); run OCR first")
+    # Pages without text add no characters: their start is the next page's start.
     text_parts: list[str] = []
     starts: list[int] = []
     pos = 0
     for p in pages:
+        if p and text_parts:
+            pos += 2
         starts.append(pos)
-        text_parts.append(p)
-        pos += len(p) + 2
-    return "\n\n".join(text_parts), starts, info
+        if p:
+            text_parts.append(p)
+            pos += len(p)
+    text = "\n\n".join(text_parts)
+    headings = _pdf_headings(page_runs, pages, starts) or _headings_plain(text)
+    return _PdfText(text, starts, headings, info, warnings)
 
 
 _HIDDEN_STYLE = re.compile(
@@ -238,9 +388,10 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, sourc
     page_starts: list[int] = []
     headings: list[tuple[int, str]]
     info: dict[str, Any] = {}
+    warnings: list[str] = []
     if suffix == ".pdf":
-        text, page_starts, info = _load_pdf(path)
-        headings = _headings_plain(text)
+        pdf = _load_pdf(path)
+        text, page_starts, info, headings, warnings = pdf.text, pdf.page_starts, pdf.info, pdf.headings, pdf.warnings
     else:
         try:
             data = path.read_bytes()
@@ -265,17 +416,30 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, sourc
         metadata=metadata,
         page_starts=tuple(page_starts),
         headings=tuple(headings),
+        warnings=tuple(warnings),
     )
 
 
+#: Licence files kept beside the sources they cover: part of a folder, not a document of it.
+_LICENCE_FILE = re.compile(r"(?i)^(?:licen[cs]e|copying|notice)(?:[-_.].*)?\.(?:txt|md)$")
+
+
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Yield the supported files named by ``paths`` (files, or folders searched recursively)."""
+    """Yield the supported files named by ``paths`` (files, or folders searched recursively).
+
+    In folders, hidden files and licence files (``LICENSE*.txt``, ``LICENCE.md``, ``COPYING``...)
+    are left out; a file named on its own is always yielded.
+    """
     seen: set[Path] = set()
     for p in paths:
         p = Path(p)
         if p.is_dir():
             candidates = sorted(x for x in p.rglob("*") if x.is_file())
-            candidates = [x for x in candidates if x.suffix.lower() in SUPPORTED_SUFFIXES and not x.name.startswith(".")]
+            candidates = [
+                x
+                for x in candidates
+                if x.suffix.lower() in SUPPORTED_SUFFIXES and not x.name.startswith(".") and not _LICENCE_FILE.match(x.name)
+            ]
         else:
             candidates = [p]
         for c in candidates:

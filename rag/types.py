@@ -29,6 +29,8 @@ class Document:
     page_starts: tuple[int, ...] = ()
     #: (offset, heading text) of every heading found, in order.
     headings: tuple[tuple[int, str], ...] = ()
+    #: What the loader could not read but indexed the rest without, e.g. a scanned PDF page.
+    warnings: tuple[str, ...] = ()
 
     def page_at(self, offset: int) -> int | None:
         """1-based page number holding ``offset``, or None for unpaged documents."""
@@ -56,6 +58,7 @@ class Document:
         d = asdict(self)
         d["page_starts"] = list(self.page_starts)
         d["headings"] = [list(h) for h in self.headings]
+        d["warnings"] = list(self.warnings)
         return d
 
     @classmethod
@@ -68,6 +71,7 @@ class Document:
             metadata=dict(d.get("metadata") or {}),
             page_starts=tuple(d.get("page_starts") or ()),
             headings=tuple((int(o), str(t)) for o, t in (d.get("headings") or ())),
+            warnings=tuple(str(w) for w in (d.get("warnings") or ())),
         )
 
 

@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 
 from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings  # noqa: E402
 
-SHARED = PROJECT_ROOT.parent / "shared"
+from eval.paths import WHITE_PAPER  # noqa: E402  (shipped in index/related/)
+
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
-WHITE_PAPER = SHARED / "corpus" / "levelling-up-white-paper-executive-summary.txt"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -75,23 +75,76 @@ def assistant(article_settings):
     return get_assistant(settings=article_settings)
 
 
-def write_pdf(path: Path, pages: list[str]) -> Path:
-    """Write a minimal valid PDF with one line of Helvetica text per page."""
+#: The White Paper summary's section headings, as they stand alone on a line of its text.
+WHITE_PAPER_SECTIONS = (
+    "The United Kingdom’s Geographical Disparities: Drivers and Potential Policy Approaches",
+    "System Change: A New Policy Regime for Levelling Up",
+    "The Policy Programme: Policy Initiatives to Level Up the United Kingdom",
+    "Next Steps",
+)
+WHITE_PAPER_TITLE = "Levelling Up the United Kingdom: executive summary"
+
+
+def white_paper_pages(lines_per_page: int = 45) -> list[list[tuple[str, float]]]:
+    """The White Paper summary laid out as printed pages: a title, 16 pt section headings that start
+    a new page, 10 pt body lines (front matter and the web page's footer left out)."""
+    lines = WHITE_PAPER.read_text(encoding="utf-8").splitlines()
+    body = lines[lines.index("This is the executive summary from the white paper “Levelling Up the") : -1]
+    body = [ln.replace("\ufb01", "fi").replace("\ufb02", "fl").strip() for ln in body]
+    pages: list[list[tuple[str, float]]] = [[(WHITE_PAPER_TITLE, 18.0)]]
+    for ln in body:
+        if not ln:
+            continue
+        if ln in WHITE_PAPER_SECTIONS:
+            pages.append([(ln, 16.0)])
+        elif len(pages[-1]) >= lines_per_page:
+            pages.append([(ln, 10.0)])
+        else:
+            pages[-1].append((ln, 10.0))
+    return pages
+
+
+#: A line of a generated PDF page: its text and font size in points.
+PdfLine = tuple[str, float]
+
+
+def write_pdf(path: Path, pages: list[str | list[PdfLine] | None]) -> Path:
+    """Write a small valid PDF with a real text layer (Helvetica, Windows-1252 text).
+
+    Each page is a string (one line of 12 pt text), a list of ``(text, size)`` lines set top to
+    bottom, or None: a scanned page, i.e. an image and no text layer.
+    """
     objs: list[bytes] = []
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    n_pages = len(pages)
+    page_ids = [3 + 2 * i for i in range(n_pages)]
+    font_id = 3 + 2 * n_pages
+    image_id = font_id + 1
     objs.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    font_id = 3 + 2 * len(pages)
-    for i, text in enumerate(pages):
+    objs.append(f"<< /Type /Pages /Kids [{' '.join(f'{i} 0 R' for i in page_ids)}] /Count {n_pages} >>".encode())
+    for i, page in enumerate(pages):
         content_id = 4 + 2 * i
+        if page is None:
+            resources = f"/XObject << /Im1 {image_id} 0 R >>"
+            stream = b"q 468 0 0 648 72 72 cm /Im1 Do Q"
+        else:
+            resources = f"/Font << /F1 {font_id} 0 R >>"
+            lines = [(page, 12.0)] if isinstance(page, str) else page
+            ops, y = [], 740.0
+            for text, size in lines:
+                y -= size * 1.4
+                ops.append(f"BT /F1 {size:g} Tf 72 {y:.1f} Td <{text.encode('cp1252').hex()}> Tj ET")
+            stream = "\n".join(ops).encode()
         objs.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
+            f"/Resources << {resources} >> >>".encode()
         )
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    pixels = bytes((x * 37 + y * 11) % 256 for y in range(16) for x in range(16))  # a grey 16x16 "scan"
+    objs.append(
+        b"<< /Type /XObject /Subtype /Image /Width 16 /Height 16 /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Length %d >>\nstream\n" % len(pixels) + pixels + b"\nendstream"
+    )
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for n, body in enumerate(objs, 1):

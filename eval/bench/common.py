@@ -6,12 +6,13 @@ import logging
 
 from rag import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings
 
+from ..paths import WHITE_PAPER  # noqa: F401  (re-exported for the sections)
+
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = PROJECT_ROOT / "eval" / "reports" / "bench"
 SEED = PROJECT_ROOT / "eval" / "datasets" / "seed.jsonl"
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
-WHITE_PAPER = PROJECT_ROOT.parent / "shared" / "corpus" / "levelling-up-white-paper-executive-summary.txt"
 COLD_QUESTION = "What share of swimming pools are at risk of closure?"
 WARMUP_QUESTION = "What did Michael Gove say about the Levelling Up Fund?"
 SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval")

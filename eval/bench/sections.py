@@ -416,7 +416,7 @@ def _index_conditionalqa(settings: Settings, embedder, path: Path) -> dict:
     from .suites import conditionalqa_documents
 
     t0 = time.perf_counter()
-    docs, spans = conditionalqa_documents()
+    docs, spans = conditionalqa_documents(settings)
     load_s = time.perf_counter() - t0
     _, report = Indexer(settings.replace(index_dir=path), embedder).index_documents(docs, index_dir=path, progress=False)
     return {

@@ -1,0 +1,129 @@
+"""Where the evaluation finds its data: question sets and the White Paper in the project, licensed
+data sets (WiCE, ConditionalQA) in a data folder given by ``--data`` or ``RAG_EVAL_DATA``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval.suites import (
+    DATASETS,
+    DEFAULT_EVAL_DATA,
+    WHITE_PAPER,
+    EvalDataError,
+    conditionalqa_documents,
+    eval_data_dir,
+    wice_claims,
+)
+from rag.config import PROJECT_ROOT, RELATED_SOURCES_DIR, Settings
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _tiny_pool(root: Path) -> None:
+    _write_jsonl(
+        root / "conditionalqa" / "evidence_pool_corpus.jsonl",
+        [
+            {"_id": "e1", "url": "https://www.gov.uk/carers-allowance", "text": "You could get  £81.90 a week."},
+            {"_id": "e2", "url": "https://www.gov.uk/carers-allowance", "text": "You must care for 35 hours a week."},
+            {"_id": "e3", "url": "https://www.gov.uk/child-benefit", "text": "Child Benefit is paid every 4 weeks."},
+        ],
+    )
+
+
+def _tiny_wice(root: Path) -> None:
+    _write_jsonl(
+        root / "wice" / "wice_claim_dev_oracle_chunks.jsonl",
+        [
+            {"claim_id": "c1", "answer": "The bridge opened in 1932.", "label": 0, "context": "It opened in 1932."},
+            {"claim_id": "c1", "answer": "The bridge opened in 1932.", "label": 0, "context": "A steel arch."},
+            {"claim_id": "c2", "answer": "The tower is 300 m tall.", "label": 1, "context": "It is 200 m tall."},
+        ],
+    )
+
+
+def test_the_white_paper_and_question_sets_are_read_from_inside_the_project():
+    assert WHITE_PAPER.is_file() and WHITE_PAPER.parent == RELATED_SOURCES_DIR
+    assert PROJECT_ROOT in WHITE_PAPER.resolve().parents and PROJECT_ROOT in DATASETS.resolve().parents
+    assert (DATASETS / "whitepaper.jsonl").is_file() and (DATASETS / "seed.jsonl").is_file()
+
+
+def test_conditionalqa_is_read_from_the_folder_given_in_the_settings(tmp_path):
+    _tiny_pool(tmp_path)
+    docs, spans = conditionalqa_documents(Settings().replace(eval_data=str(tmp_path)))
+    assert sorted(d.source for d in docs) == ["https://www.gov.uk/carers-allowance", "https://www.gov.uk/child-benefit"]
+    doc_id, start, end = spans["e2"]
+    doc = next(d for d in docs if d.doc_id == doc_id)
+    assert doc.text[start:end] == "You must care for 35 hours a week."
+    assert spans["e1"][2] - spans["e1"][1] == len("You could get £81.90 a week.")
+
+
+def test_wice_is_read_from_the_folder_named_by_rag_eval_data(tmp_path, monkeypatch):
+    _tiny_wice(tmp_path)
+    monkeypatch.setenv("RAG_EVAL_DATA", str(tmp_path))
+    assert eval_data_dir() == tmp_path
+    claims = wice_claims()
+    assert [(cid, label, len(chunks)) for cid, _, label, chunks in claims] == [("c1", 1, 2), ("c2", 0, 1)]
+
+
+def test_without_a_setting_the_data_folder_is_shared_eval_data_beside_the_project(monkeypatch):
+    monkeypatch.delenv("RAG_EVAL_DATA", raising=False)
+    assert eval_data_dir() == DEFAULT_EVAL_DATA == PROJECT_ROOT.parent / "shared" / "eval-data"
+
+
+def test_a_missing_data_set_raises_one_line_naming_the_folder_and_where_to_get_it(tmp_path):
+    with pytest.raises(EvalDataError) as info:
+        wice_claims(settings=Settings().replace(eval_data=str(tmp_path)))
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "wice") in message and "https://github.com/ryokamoi/wice" in message
+
+
+def _rag(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RAG_EVAL_DATA"}
+    env.update(PYTHONPATH=str(PROJECT_ROOT), HF_HUB_OFFLINE="1", **env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "suite,how,url",
+    [
+        ("judge", "flag", "https://github.com/ryokamoi/wice"),
+        ("conditionalqa", "env", "https://haitian-sun.github.io/conditionalqa/"),
+    ],
+)
+def test_rag_eval_with_a_missing_data_folder_prints_one_line_and_exits_2(tmp_path, suite, how, url):
+    missing = tmp_path / "no-data-here"
+    args = ["eval", "--suite", suite, "--out", str(tmp_path / "report")]
+    if how == "flag":
+        proc = _rag(args + ["--data", str(missing)], {})
+    else:
+        proc = _rag(args, {"RAG_EVAL_DATA": str(missing)})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and str(missing) in lines[0] and url in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_no_code_reaches_into_shared_except_the_default_data_folder():
+    allowed = {("eval/suites.py", 'DEFAULT_EVAL_DATA = PROJECT_ROOT.parent / "shared" / "eval-data"')}
+    found = set()
+    for folder in ("rag", "eval", "ui"):
+        for path in (PROJECT_ROOT / folder).rglob("*.py"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if re.search(r"""["'](?:\.\./)?shared\b|/\s*["']shared["']""", line):
+                    found.add((str(path.relative_to(PROJECT_ROOT)), line.strip()))
+    assert found == allowed
