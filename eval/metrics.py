@@ -148,3 +148,54 @@ def best_threshold(labels: Sequence[int], scores: Sequence[float]) -> tuple[floa
 def mean(values: Iterable[float]) -> float:
     v = [x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
     return sum(v) / len(v) if v else float("nan")
+
+
+# ----- why answerable questions were missed -------------------------------------------------------
+
+#: Why an answerable question was not answered correctly: key -> label, in a fixed order. The first five
+#: are the abstention reasons of ``rag.Reason`` (stored in rows as their string values).
+MISS_REASONS: dict[str, str] = {
+    "no_relevant_passages": "nothing retrieved (abstained: no relevant passages)",
+    "model_declined": "model declined",
+    "unsupported": "sentences unsupported by their citations",
+    "not_an_answer": "judged not an answer to the question",
+    "off_topic": "treated as off topic",
+    "missing_fact": "answered, but an asked fact is missing",
+    "no_supporting_citation": "answered, but no citation contains the supporting sentence",
+    "other": "other (abstained without a known reason)",
+}
+
+
+def miss_reason(row: dict) -> str | None:
+    """Why an answerable row was missed (a ``MISS_REASONS`` key); ``None`` for a correct or non-answerable row.
+
+    An abstention counts under its reason. An answer that misses a fact counts as ``missing_fact`` even
+    when its citations are also wrong; ``no_supporting_citation`` is for answers with every fact.
+    """
+    if row.get("type") != "answerable" or row.get("correct"):
+        return None
+    if row.get("abstained"):
+        reason = str(row.get("reason") or "")
+        return reason if reason in MISS_REASONS else "other"
+    if not row.get("facts_ok", True):
+        return "missing_fact"
+    if not row.get("cited_supporting", True):
+        return "no_supporting_citation"
+    return "other"
+
+
+def misses_by_reason(rows: Iterable[dict]) -> dict[str, int]:
+    """Counts of missed answerable rows per reason, every ``MISS_REASONS`` key, most frequent first."""
+    counts = dict.fromkeys(MISS_REASONS, 0)
+    for row in rows:
+        reason = miss_reason(row)
+        if reason is not None:
+            counts[reason] += 1
+    order = list(MISS_REASONS)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], order.index(kv[0]))))
+
+
+def wrong_refusals(rows: Iterable[dict]) -> float:
+    """Share of answerable rows that abstained (``nan`` without answerable rows)."""
+    answerable = [r for r in rows if r.get("type") == "answerable"]
+    return sum(1 for r in answerable if r.get("abstained")) / len(answerable) if answerable else float("nan")

@@ -1,6 +1,7 @@
 """``rag eval``: run a suite, write ``metrics.json``, ``report.md`` and plots, gate on thresholds.
 
     rag eval --suite seed                         # the team-written article questions
+    rag eval --suite whitepaper --split dev       # only the dev part (for tuning); --split test to report
     rag eval --suite judge --limit 100            # the judge on a stratified WiCE sample
     rag eval --suite conditionalqa --data DIR     # licensed data from DIR/conditionalqa (or RAG_EVAL_DATA)
     rag eval --suite seed --compare eval/reports/latest/seed/metrics.json
@@ -19,17 +20,71 @@ from pathlib import Path
 
 from rag import PROJECT_ROOT, Settings
 
-from .suites import SUITES, SuiteResult
+from . import metrics as M
+from .suites import SPLIT_CHOICES, SPLIT_SUITES, SPLITS, SUITES, SuiteResult
 
 log = logging.getLogger(__name__)
 
 REPORTS = PROJECT_ROOT / "eval" / "reports"
+#: The metrics shown in the all / dev / test table of report.md (others stay in the full table).
+MAIN_METRICS = (
+    "questions",
+    "answerable_correct",
+    "declined_correctly",
+    "required_facts",
+    "cited_supporting_sentence",
+    "retrieval_recall@4",
+    "faithfulness",
+    "wrong_refusal_rate",
+)
+SPLIT_NOTE = (
+    "The dev split is for tuning prompts and thresholds; the test split is only reported on "
+    "(never tune on it), so its figures are the honest estimate."
+)
 
 
 def _fmt(v) -> str:
     if isinstance(v, float):
         return "n/a" if math.isnan(v) else f"{v:.3f}"
     return str(v)
+
+
+def _json_metrics(metrics: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+
+
+def _split_lines(result: SuiteResult) -> list[str]:
+    """The split note and, with both splits present, the main metrics as an all / dev / test table."""
+    if result.name not in SPLIT_SUITES:
+        return []
+    lines = [f"Split: `{result.split}`. {SPLIT_NOTE}", ""]
+    if result.by_split:
+        lines += ["| metric | all | dev | test |", "|---|---|---|---|"]
+        for k in MAIN_METRICS:
+            if k in result.metrics:
+                lines.append(f"| {k} | " + " | ".join(_fmt(m.get(k, float("nan"))) for m in (result.metrics, *result.by_split.values())) + " |")
+        lines.append("")
+    lines += ["Every metric of the selected items:", ""]
+    return lines
+
+
+def _miss_lines(result: SuiteResult) -> list[str]:
+    """The answerable questions that were missed, by reason, most frequent first (only reasons that occur)."""
+    if not result.misses_by_reason:
+        return []
+    parts = [p for p in ("all", *SPLITS) if p in result.misses_by_reason]
+    counts = result.misses_by_reason
+    answerable = {p: sum(1 for r in result.rows if r.get("type") == "answerable" and (p == "all" or r.get("split") == p)) for p in parts}
+    lines = ["## Answerable questions missed, by reason", ""]
+    names = [result.split if p == "all" else p for p in parts]
+    lines += ["| reason | " + " | ".join(names) + " |", "|---" * (len(parts) + 1) + "|"]
+    for key, n in counts["all"].items():
+        if n or any(counts[p][key] for p in parts):
+            lines.append(f"| {M.MISS_REASONS[key]} | " + " | ".join(str(counts[p][key]) for p in parts) + " |")
+    lines.append("| **missed** | " + " | ".join(f"{sum(counts[p].values())} of {answerable[p]}" for p in parts) + " |")
+    lines.append("| wrong refusals (abstained / answerable) | " + " | ".join(_fmt(result.wrong_refusals[p]) for p in parts) + " |")
+    lines += ["", "An answer missing a fact counts under the missing fact even when its citations are also off.", ""]
+    return lines
 
 
 def write_report(result: SuiteResult, out: Path, settings: Settings, elapsed: float) -> None:
@@ -41,8 +96,18 @@ def write_report(result: SuiteResult, out: Path, settings: Settings, elapsed: fl
         "model": settings.model,
         "judge": settings.judge,
         "elapsed_s": round(elapsed, 1),
-        "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()},
+        "metrics": _json_metrics(result.metrics),
     }
+    if result.name in SPLIT_SUITES:
+        payload["split"] = result.split
+    if result.by_split:
+        payload["by_split"] = {s: _json_metrics(m) for s, m in result.by_split.items()}
+    if result.misses_by_reason:
+        payload["misses_by_reason"] = result.misses_by_reason["all"]
+        payload["wrong_refusals"] = _json_metrics(result.wrong_refusals)["all"]
+        if result.by_split:
+            payload["misses_by_reason_by_split"] = {s: result.misses_by_reason[s] for s in result.by_split}
+            payload["wrong_refusals_by_split"] = {s: _json_metrics(result.wrong_refusals)[s] for s in result.by_split}
     (out / "metrics.json").write_text(json.dumps(payload, indent=2))
     with open(out / "rows.jsonl", "w", encoding="utf-8") as f:
         for r in result.rows:
@@ -52,24 +117,30 @@ def write_report(result: SuiteResult, out: Path, settings: Settings, elapsed: fl
     lines = [f"# Evaluation report: `{result.name}`", ""]
     lines.append(f"Run {payload['date']}, model `{settings.model}`, judge `{settings.judge}`, {elapsed:.0f} s in all.")
     lines.append("")
+    lines += _split_lines(result)
     lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in result.metrics.items()]
     lines.append("")
     for note in result.notes:
         lines.append(f"- {note}")
     for p in plots:
         lines += ["", f"![{p.stem}]({p.name})"]
+    if result.misses_by_reason:
+        lines += [""] + _miss_lines(result)
     failures = [r for r in result.rows if r.get("correct") is False]
     lines += ["", f"## Failures ({len(failures)} of {len(result.rows)})", ""]
     if not failures:
         lines.append("None.")
     for r in failures:
-        lines.append(f"### {r['id']} ({r.get('type', '')})")
+        lines.append(f"### {r['id']} ({', '.join(x for x in (r.get('type'), r.get('split')) if x)})")
         if "question" in r:
             lines.append(f"- **Question:** {r['question']}")
         if "claim" in r:
             lines.append(f"- **Claim:** {r['claim']} (label {'supported' if r['label'] else 'not supported'}, score {r['score']:.3f})")
         if "answer" in r:
             lines.append(f"- **Answer:** {r['answer']}" + (f" (abstained: {r.get('reason')})" if r.get("abstained") else ""))
+        reason = M.miss_reason(r)
+        if reason:
+            lines.append(f"- **Missed because:** {M.MISS_REASONS[reason]}")
         if r.get("why"):
             lines.append(f"- **Why it failed:** {r['why']}")
         if r.get("reference"):
@@ -164,15 +235,26 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.suite not in SUITES:
         print(f"error: unknown suite {args.suite!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
         return 2
+    split = getattr(args, "split", None) or "all"
+    if split not in SPLIT_CHOICES:
+        print(f"error: unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}", file=sys.stderr)
+        return 2
+    if split != "all" and args.suite not in SPLIT_SUITES:
+        print(f"error: --split applies to {' and '.join(sorted(SPLIT_SUITES))} only, not {args.suite!r}", file=sys.stderr)
+        return 2
     settings = settings.replace(eval_data=getattr(args, "data", None))
     out = Path(args.out) if args.out else REPORTS / args.suite
     t0 = time.perf_counter()
-    result = SUITES[args.suite](settings, limit=args.limit)
+    options = {"split": split} if args.suite in SPLIT_SUITES else {}
+    result = SUITES[args.suite](settings, limit=args.limit, **options)
     elapsed = time.perf_counter() - t0
     write_report(result, out, settings, elapsed)
     print(f"{args.suite}: {len(result.rows)} items in {elapsed:.0f}s; report in {out}/report.md")
     for k, v in result.metrics.items():
         print(f"  {k:36s} {_fmt(v)}")
+    if result.misses_by_reason:
+        missed = {k: n for k, n in result.misses_by_reason["all"].items() if n}
+        print("  missed answerable by reason: " + (", ".join(f"{k} {n}" for k, n in missed.items()) or "none"))
     if args.compare:
         print(compare(result.metrics, Path(args.compare)))
     failed = check_thresholds(result.metrics, args.fail_under)

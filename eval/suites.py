@@ -43,6 +43,12 @@ WICE_FILE = "wice_claim_dev_oracle_chunks.jsonl"
 CONDITIONALQA_POOL = "evidence_pool_corpus.jsonl"
 CONDITIONALQA_QUESTIONS = "conditionalqa_dev.jsonl"
 DECLINE_TYPES = {"unanswerable", "off_topic", "injection"}
+#: The parts of the team's question sets: ``dev`` for tuning prompts and thresholds, ``test`` only reported on.
+SPLITS = ("dev", "test")
+#: What ``--split`` accepts: one part, or ``all`` of them.
+SPLIT_CHOICES = ("all", *SPLITS)
+#: The suites whose items carry a ``split``.
+SPLIT_SUITES = {"seed", "whitepaper"}
 
 
 @dataclass
@@ -53,11 +59,26 @@ class SuiteResult:
     latencies: list[float] = field(default_factory=list)
     roc: tuple[list[float], list[float]] | None = None
     notes: list[str] = field(default_factory=list)
+    #: The part of the question set that ran: ``all``, ``dev`` or ``test``.
+    split: str = "all"
+    #: The same metrics per split, when the rows hold both splits.
+    by_split: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Missed answerable questions per reason (``metrics.MISS_REASONS``), for ``all`` rows and per split.
+    misses_by_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Share of answerable questions that abstained, for ``all`` rows and per split.
+    wrong_refusals: dict[str, float] = field(default_factory=dict)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def select_split(items: list[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """The items of one split (``dev`` or ``test``), or all of them for ``all``."""
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
+    return list(items) if split == "all" else [it for it in items if it.get("split") == split]
 
 
 class EvalDataError(RagError):
@@ -98,10 +119,13 @@ def _eval_settings(base: Settings, suite: str) -> Settings:
 # ----- question-answering suites ------------------------------------------------------------------
 
 
-def run_qa_suite(name: str, items: list[dict], settings: Settings, sources: list[Path], limit: int | None) -> SuiteResult:
-    """Ask every question through ``ask()`` and score answers, citations, abstention and faithfulness."""
+def run_qa_suite(
+    name: str, items: list[dict], settings: Settings, sources: list[Path], limit: int | None, split: str = "all"
+) -> SuiteResult:
+    """Ask every question of ``split`` through ``ask()`` and score answers, citations, abstention and faithfulness."""
     from rag import Assistant
 
+    items = select_split(items, split)
     for s in sources:
         _require(s)
     assistant = Assistant(settings)
@@ -112,7 +136,7 @@ def run_qa_suite(name: str, items: list[dict], settings: Settings, sources: list
     rows = []
     for item in tqdm(items, desc=f"{name}: questions", unit="q"):
         rows.append(_score_qa(assistant, item))
-    return _qa_metrics(name, rows)
+    return qa_result(name, rows, split)
 
 
 def _score_qa(assistant, item: dict) -> dict[str, Any]:
@@ -149,10 +173,11 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
     return {
         "id": item["id"],
         "type": item["type"],
+        "split": item.get("split"),
         "question": item["question"],
         "answer": answer.text,
         "abstained": answer.abstained,
-        "reason": answer.reason,
+        "reason": answer.reason.value if answer.reason is not None else None,
         "correct": bool(correct),
         "why": why,
         "reference": item.get("reference", ""),
@@ -173,7 +198,25 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
     }
 
 
-def _qa_metrics(name: str, rows: list[dict]) -> SuiteResult:
+def qa_result(name: str, rows: list[dict], split: str = "all") -> SuiteResult:
+    """Metrics of scored question rows, per split too when both are present, and the misses by reason."""
+    parts = {"all": rows}
+    if all(any(r.get("split") == s for r in rows) for s in SPLITS):
+        parts.update({s: [r for r in rows if r.get("split") == s] for s in SPLITS})
+    return SuiteResult(
+        name,
+        qa_metrics(rows),
+        rows,
+        [r["latency_s"] for r in rows],
+        split=split,
+        by_split={s: qa_metrics(parts[s]) for s in SPLITS if s in parts},
+        misses_by_reason={p: M.misses_by_reason(sub) for p, sub in parts.items()},
+        wrong_refusals={p: M.wrong_refusals(sub) for p, sub in parts.items()},
+    )
+
+
+def qa_metrics(rows: list[dict]) -> dict[str, float]:
+    """The question-answering metrics of scored rows (see ``_score_qa``)."""
     answerable = [r for r in rows if r["type"] not in DECLINE_TYPES]
     decline = [r for r in rows if r["type"] in DECLINE_TYPES]
     answered = [r for r in answerable if not r["abstained"]]
@@ -199,17 +242,18 @@ def _qa_metrics(name: str, rows: list[dict]) -> SuiteResult:
     # ALCE citation recall: a sentence counts when the union of its cited passages supports it (judge in ask()).
     judged = [s for r in answered for s in r["sentences"] if s["support"] is not None]
     m["citation_recall_alce"] = M.mean(1.0 if s["supported"] else 0.0 for s in judged) if judged else float("nan")
-    return SuiteResult(name, m, rows, [r["latency_s"] for r in rows])
+    return m
 
 
-def run_seed(settings: Settings, limit: int | None = None) -> SuiteResult:
+def run_seed(settings: Settings, limit: int | None = None, split: str = "all") -> SuiteResult:
     items = read_jsonl(DATASETS / "seed.jsonl")
-    return run_qa_suite("seed", items, _eval_settings(settings, "seed"), [DEFAULT_SOURCES_DIR], limit)
+    return run_qa_suite("seed", items, _eval_settings(settings, "seed"), [DEFAULT_SOURCES_DIR], limit, split)
 
 
-def run_whitepaper(settings: Settings, limit: int | None = None) -> SuiteResult:
+def run_whitepaper(settings: Settings, limit: int | None = None, split: str = "all") -> SuiteResult:
     items = read_jsonl(DATASETS / "whitepaper.jsonl")
-    return run_qa_suite("whitepaper", items, _eval_settings(settings, "whitepaper"), [DEFAULT_SOURCES_DIR, WHITE_PAPER], limit)
+    sources = [DEFAULT_SOURCES_DIR, WHITE_PAPER]
+    return run_qa_suite("whitepaper", items, _eval_settings(settings, "whitepaper"), sources, limit, split)
 
 
 # ----- ConditionalQA ------------------------------------------------------------------------------
