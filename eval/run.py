@@ -60,9 +60,10 @@ def _split_lines(result: SuiteResult) -> list[str]:
     lines = [f"Split: `{result.split}`. {SPLIT_NOTE}", ""]
     if result.by_split:
         lines += ["| metric | all | dev | test |", "|---|---|---|---|"]
+        columns = (result.metrics, *(result.by_split[s] for s in SPLITS))
         for k in MAIN_METRICS:
             if k in result.metrics:
-                lines.append(f"| {k} | " + " | ".join(_fmt(m.get(k, float("nan"))) for m in (result.metrics, *result.by_split.values())) + " |")
+                lines.append(f"| {k} | " + " | ".join(_fmt(m.get(k, float("nan"))) for m in columns) + " |")
         lines.append("")
     lines += ["Every metric of the selected items:", ""]
     return lines
@@ -74,15 +75,18 @@ def _miss_lines(result: SuiteResult) -> list[str]:
         return []
     parts = [p for p in ("all", *SPLITS) if p in result.misses_by_reason]
     counts = result.misses_by_reason
-    answerable = {p: sum(1 for r in result.rows if r.get("type") == "answerable" and (p == "all" or r.get("split") == p)) for p in parts}
+    answerable = {
+        p: sum(1 for r in result.rows if r.get("type") == "answerable" and p in ("all", r.get("split"))) for p in parts
+    }
     lines = ["## Answerable questions missed, by reason", ""]
     names = [result.split if p == "all" else p for p in parts]
     lines += ["| reason | " + " | ".join(names) + " |", "|---" * (len(parts) + 1) + "|"]
-    for key, n in counts["all"].items():
-        if n or any(counts[p][key] for p in parts):
+    for key, n in counts["all"].items():  # most frequent first; a split's count is never above the total
+        if n:
             lines.append(f"| {M.MISS_REASONS[key]} | " + " | ".join(str(counts[p][key]) for p in parts) + " |")
     lines.append("| **missed** | " + " | ".join(f"{sum(counts[p].values())} of {answerable[p]}" for p in parts) + " |")
-    lines.append("| wrong refusals (abstained / answerable) | " + " | ".join(_fmt(result.wrong_refusals[p]) for p in parts) + " |")
+    refusals = " | ".join(_fmt(result.wrong_refusals[p]) for p in parts)
+    lines.append(f"| wrong refusals (abstained / answerable) | {refusals} |")
     lines += ["", "An answer missing a fact counts under the missing fact even when its citations are also off.", ""]
     return lines
 
