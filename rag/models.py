@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
+from .store import remove_quietly
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,7 @@ def model_path(name: str, cache_dir: Path) -> Path:
             )
         os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
     stamp.write_text(f"{spec.sha256} {target.stat().st_size}\n")
     return target

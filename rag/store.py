@@ -75,11 +75,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         raise
+
+
+def remove_quietly(path: str | Path) -> None:
+    """Delete ``path`` if it exists (cleaning up a temporary file after a failed write)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
