@@ -59,6 +59,15 @@ class Settings:
         strict: Drop sentences the judge does not support (default False: keep and flag them).
         max_question_chars: Longer questions are refused with a message (default 2000).
         max_upload_mb: Largest file accepted for indexing, in MB (default 20).
+        store: Where the index lives: ``faiss`` (default; files in ``index_dir``) or ``pgvector``
+            (PostgreSQL with the pgvector extension, at ``pg_dsn``; see ``rag/pgstore.py``).
+        pg_dsn: libpq connection string of the PostgreSQL database for ``store=pgvector``
+            (default empty; e.g. ``host=127.0.0.1 port=5432 user=rag dbname=rag``).
+        pg_schema: PostgreSQL schema holding one index's tables, for ``store=pgvector`` (default ``rag``);
+            plays the role of ``index_dir``.
+        min_keyword_score: With ``store=pgvector``, a keyword score (``ts_rank_cd`` squashed to 0..1;
+            not BM25) that counts as relevant on its own (default 0.3: about five occurrences of the
+            question's words in one passage).
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -85,6 +94,10 @@ class Settings:
     strict: bool = False
     max_question_chars: int = 2000
     max_upload_mb: int = 20
+    store: str = "faiss"
+    pg_dsn: str = ""
+    pg_schema: str = "rag"
+    min_keyword_score: float = 0.3
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 254:
@@ -97,6 +110,8 @@ class Settings:
             raise ValueError(f"unknown backend {self.backend!r}: use llama-cpp, transformers or openai")
         if self.judge not in {"llm", "lexical", "off"}:
             raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
+        if self.store not in {"faiss", "pgvector"}:
+            raise ValueError(f"unknown store {self.store!r}: use faiss or pgvector")
 
     def replace(self, **changes: Any) -> "Settings":
         """Return a copy with ``changes`` applied (``None`` values are ignored)."""
