@@ -107,6 +107,8 @@ class PgVectorStore:
         self._removed: set[str] = set()
         self._lock = threading.RLock()
         self._conn = None
+        #: Seconds spent by the last ``save``: ``total_s`` and, for a rebuild, ``index_build_s``.
+        self.last_save_timings: dict[str, float] = {}
 
     # ----- connection ------------------------------------------------------------------------
 
@@ -366,6 +368,8 @@ class PgVectorStore:
         from psycopg.types.json import Jsonb
 
         with self._lock:
+            t0 = time.perf_counter()
+            timings: dict[str, float] = {}
             conn = _connect(self.dsn)  # its own connection: readers keep theirs
             try:
                 with conn.transaction():
@@ -382,8 +386,10 @@ class PgVectorStore:
                             conn.execute(self._q(stmt))
                         added = [self._added[d] for d in self.documents if d in self._added]
                         self._write_rows(conn, added)
+                        t_rows = time.perf_counter()
                         for stmt in self._SEARCH_INDEXES:  # built once over all rows: faster than row by row
                             conn.execute(self._q(stmt))
+                        timings["index_build_s"] = time.perf_counter() - t_rows
                         conn.execute(
                             self._q("INSERT INTO {s}.meta VALUES ('schema_version', %s), ('settings', %s)"),
                             (Jsonb(PG_SCHEMA_VERSION), Jsonb(asdict(self.settings))),
@@ -416,6 +422,8 @@ class PgVectorStore:
                     conn.execute(self._q("UPDATE {s}.meta SET value = %s WHERE key = 'state'"), (Jsonb(state),))
             finally:
                 conn.close()
+            timings["total_s"] = time.perf_counter() - t0
+            self.last_save_timings = timings
             self.generation = gen
             self._fresh = False
             self._added.clear()

@@ -85,11 +85,11 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_server():
-    """A real PostgreSQL 18 + pgvector server for the session (see tests/pgserver.py).
+    """A real PostgreSQL 18 + pgvector server for the session (see eval/pgserver.py).
 
     Tests that use it are marked ``pg``; when the server cannot start they fail with the reason.
     """
-    from pgserver import PgUnavailable, start_server
+    from eval.pgserver import PgUnavailable, start_server
 
     try:
         server = start_server()

@@ -246,7 +246,7 @@ def test_pgvector_settings_and_their_errors():
 
 
 def test_an_unreachable_server_gives_a_one_line_error():
-    from pgserver import free_port
+    from eval.pgserver import free_port
 
     store = PgVectorStore(f"host=127.0.0.1 port={free_port()} user=postgres connect_timeout=5", SETTINGS)
     with pytest.raises(RagError, match="cannot connect to PostgreSQL") as err:
@@ -378,7 +378,8 @@ def test_indexer_and_retriever_on_pgvector_with_minilm(dsn, pg_schema, embedder,
     store, report = indexer.run([docs], progress=False)
     assert len(report.updated) == 1 and len(report.removed) == 1 and stored_generation(settings) == gen + 1
     res = make_retriever(load_store(settings, embedder), embedder, settings).run("How often are bins collected?", k=4)
-    assert [p.text for p in res.passages if "bins" in p.text] == ["General waste bins are collected every week from May."]
+    bins = [p.text for p in res.passages if "bins" in p.text]
+    assert len(bins) == 1 and "every week from May" in bins[0]  # the old version's chunk is gone
     assert all("parks" not in p.text for p in res.passages)
 
 

