@@ -194,6 +194,95 @@ def bench_pgvector(
     return report
 
 
+def compare_with_faiss(dsn: str, *, floors: tuple[float, ...] = (0.2, 0.25, 0.3, 0.4, 0.5), schema: str = "compare") -> dict:
+    """The FAISS + BM25 retriever and the pgvector retriever on the seed and whitepaper questions.
+
+    Both hold the same chunks and MiniLM vectors (the article and the White Paper summary, indexed
+    once with FAISS and copied into PostgreSQL). Reports recall@4/@10 and MRR of the supporting
+    passages, and how often each retriever calls a question relevant, by question type, with the
+    pgvector decision recomputed for several keyword floors.
+    """
+    import tempfile
+
+    from rag.config import DEFAULT_SOURCES_DIR, Settings
+    from rag.embedder import Embedder
+    from rag.indexer import Indexer
+    from rag.pgstore import PgVectorStore
+    from rag.storage import make_retriever
+
+    from . import metrics as M
+    from .suites import DATASETS, WHITE_PAPER, read_jsonl
+
+    embedder = Embedder()
+    with tempfile.TemporaryDirectory(prefix="rag-compare-") as tmp:
+        base = Settings().replace(index_dir=Path(tmp))
+        faiss_store, _ = Indexer(base, embedder).run([DEFAULT_SOURCES_DIR, WHITE_PAPER], rebuild=True, progress=False)
+        pg_settings = base.replace(store="pgvector", pg_dsn=dsn, pg_schema=schema)
+        pg_store = PgVectorStore.create(dsn, faiss_store.settings, schema=schema)
+        vecs, ids = faiss_store.vectors()
+        row = {int(i): n for n, i in enumerate(ids)}
+        for doc in faiss_store.documents.values():
+            chunks = sorted((c for c in faiss_store.chunks.values() if c.doc_id == doc.doc_id), key=lambda c: c.chunk_id)
+            pg_store.add_document(doc, chunks, vecs[[row[c.chunk_id] for c in chunks]])
+        pg_store.save()
+        retrievers = {"faiss": make_retriever(faiss_store, embedder, base), "pgvector": make_retriever(pg_store, embedder, pg_settings)}
+        items = [dict(it, suite="seed") for it in read_jsonl(DATASETS / "seed.jsonl")]
+        items += [dict(it, suite="whitepaper") for it in read_jsonl(DATASETS / "whitepaper.jsonl")]
+        rows = []
+        for it in items:
+            out = {"id": it["id"], "type": it["type"]}
+            for name, r in retrievers.items():
+                t0 = time.perf_counter()
+                res = r.run(it["question"], k=10)
+                out[f"{name}_ms"] = (time.perf_counter() - t0) * 1000.0
+                sup = it.get("supporting") or []
+                rel = {i for i, p in enumerate(res.passages) if any(M.quote_contains(p.text, s) for s in sup)}
+                ranked = list(range(len(res.passages)))
+                out[name] = {
+                    "relevant": res.relevant, "best_dense": res.best_dense, "best_keyword": res.best_bm25,
+                    "recall@4": M.recall_at_k(rel, ranked, 4) if sup else None,
+                    "recall@10": M.recall_at_k(rel, ranked, 10) if sup else None,
+                    "mrr": M.reciprocal_rank(rel, ranked) if sup else None,
+                }
+            rows.append(out)
+        pg_store.close()
+    types = sorted({r["type"] for r in rows})
+    summary: dict = {"questions": len(rows), "by_type": {t: sum(r["type"] == t for r in rows) for t in types}}
+    with_gold = [r for r in rows if r["faiss"]["recall@4"] is not None]
+    for name in retrievers:
+        summary[name] = {
+            "recall@4": M.mean(r[name]["recall@4"] for r in with_gold),
+            "recall@10": M.mean(r[name]["recall@10"] for r in with_gold),
+            "mrr": M.mean(r[name]["mrr"] for r in with_gold),
+            "relevant_rate": {t: M.mean(float(r[name]["relevant"]) for r in rows if r["type"] == t) for t in types},
+            "p50_ms": summarize([r[f"{name}_ms"] for r in rows])["p50"],
+        }
+    dense_floor = Settings().min_dense_score
+    summary["pgvector_floor_sweep"] = [
+        {
+            "min_keyword_score": f,
+            "relevant_rate": {
+                t: M.mean(
+                    float(r["pgvector"]["best_dense"] >= dense_floor or r["pgvector"]["best_keyword"] >= f)
+                    for r in rows if r["type"] == t
+                )
+                for t in types
+            },
+            "relevant_by_keyword_only": sum(
+                r["pgvector"]["best_dense"] < dense_floor and r["pgvector"]["best_keyword"] >= f for r in rows
+            ),
+        }
+        for f in floors
+    ]
+    summary["faiss_relevant_by_bm25_only"] = sum(
+        r["faiss"]["best_dense"] < dense_floor and r["faiss"]["relevant"] for r in rows
+    )
+    summary["decisions_differ"] = [
+        r["id"] for r in rows if r["faiss"]["relevant"] != r["pgvector"]["relevant"]
+    ]
+    return {"summary": summary, "rows": rows}
+
+
 def render(report: dict) -> str:
     b, inc = report["bulk_ingest"], report["incremental_ingest"]
     lines = [
@@ -225,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dsn", default="", help="an existing database (default: start a throw-away server)")
     ap.add_argument("--schema", default="bench", help="schema to (re)create in that database (default bench)")
     ap.add_argument("--out", type=Path, help="write the report as JSON here")
+    ap.add_argument(
+        "--compare", action="store_true",
+        help="instead: compare with the FAISS retriever on the seed and whitepaper questions (loads MiniLM)",
+    )
     args = ap.parse_args(argv)
     if args.n < 100:
         print("--n must be at least 100", file=sys.stderr)
@@ -243,12 +336,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         dsn = server.dsn
     try:
-        report = bench_pgvector(dsn, args.n, n_queries=args.queries, ef_values=ef_values, data=args.data, schema=args.schema)
-        report["server_conf"] = BENCH_SERVER_CONF if server else "given by --dsn"
+        if args.compare:
+            report = compare_with_faiss(dsn)
+        else:
+            report = bench_pgvector(dsn, args.n, n_queries=args.queries, ef_values=ef_values, data=args.data, schema=args.schema)
+            report["server_conf"] = BENCH_SERVER_CONF if server else "given by --dsn"
     finally:
         if server is not None:
             server.stop()
-    print(render(report))
+    print(json.dumps(report["summary"], indent=2) if args.compare else render(report))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
