@@ -105,7 +105,8 @@ class PgVectorStore:
         self._fresh = False  # True: save() replaces whatever the schema holds (create / rebuild)
         self._added: dict[str, tuple[Document, list[Chunk], np.ndarray]] = {}
         self._removed: set[str] = set()
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the in-memory view and writes
+        self._read_lock = threading.RLock()  # the shared read connection (never held during a save)
         self._conn = None
         #: Seconds spent by the last ``save``: ``total_s`` and, for a rebuild, ``index_build_s``.
         self.last_save_timings: dict[str, float] = {}
@@ -119,15 +120,23 @@ class PgVectorStore:
         return sql.SQL(template).format(s=sql.Identifier(self.schema))
 
     def connection(self):
-        """The store's shared read connection (opened on first use, reopened if broken)."""
-        with self._lock:
+        """The store's shared read connection (opened on first use, reopened if broken).
+
+        Hold ``read_lock`` while using it: one query at a time goes through it.
+        """
+        with self._read_lock:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = _connect(self.dsn)
                 self._conn.execute(f"SET hnsw.ef_search = {int(self.ef_search)}")
             return self._conn
 
+    @property
+    def read_lock(self):
+        """The lock that serialises use of ``connection()``."""
+        return self._read_lock
+
     def close(self) -> None:
-        with self._lock:
+        with self._read_lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -143,7 +152,7 @@ class PgVectorStore:
 
     def exists(self, path: Any = None) -> bool:
         """Whether the schema holds a saved index (``path`` is accepted for ``IndexStore.exists`` parity)."""
-        with self._lock:
+        with self._read_lock:
             row = self.connection().execute(
                 "SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".meta',)
             ).fetchone()
@@ -151,7 +160,7 @@ class PgVectorStore:
 
     def read_meta(self) -> dict[str, Any]:
         """The ``meta`` table as a dict; IndexFormatError when there is no index in the schema."""
-        with self._lock:
+        with self._read_lock:
             if not self.exists():
                 raise IndexFormatError(
                     f"no pgvector index in schema {self.schema!r}: build one with "
@@ -208,20 +217,23 @@ class PgVectorStore:
 
     # ----- in-memory view ---------------------------------------------------------------------
 
+    def _read_tables(self) -> tuple[list, list]:
+        conn = self.connection()
+        with conn.transaction():  # one snapshot for both tables
+            docs = conn.execute(
+                self._q("SELECT doc_id, source, title, text, metadata, page_starts, headings FROM {s}.documents ORDER BY seq")
+            ).fetchall()
+            chunks = conn.execute(
+                self._q("SELECT chunk_id, doc_id, start_char, end_char, text, page, heading FROM {s}.chunks ORDER BY chunk_id")
+            ).fetchall()
+        return docs, chunks
+
     def _load_view(self) -> None:
         with self._lock:
             if self._documents is not None:
                 return
-            conn = self.connection()
-            with conn.transaction():  # one snapshot for both tables
-                docs = conn.execute(
-                    self._q(
-                        "SELECT doc_id, source, title, text, metadata, page_starts, headings FROM {s}.documents ORDER BY seq"
-                    )
-                ).fetchall()
-                chunks = conn.execute(
-                    self._q('SELECT chunk_id, doc_id, start_char, end_char, text, page, heading FROM {s}.chunks ORDER BY chunk_id')
-                ).fetchall()
+            with self._read_lock:
+                docs, chunks = self._read_tables()
             self._documents = {
                 d[0]: Document(
                     doc_id=d[0], source=d[1], title=d[2], text=d[3], metadata=dict(d[4] or {}),
@@ -438,7 +450,7 @@ class PgVectorStore:
         k = max(1, int(k))
         scores = np.zeros((len(q), k), dtype=np.float32)
         ids = np.full((len(q), k), -1, dtype=np.int64)
-        with self._lock:
+        with self._read_lock:
             conn = self.connection()
             for i, v in enumerate(q):
                 rows = conn.execute(
@@ -453,7 +465,7 @@ class PgVectorStore:
         """Cosine similarity of the query to each given saved chunk (vectors are unit length)."""
         if not chunk_ids:
             return {}
-        with self._lock:
+        with self._read_lock:
             rows = self.connection().execute(
                 self._q("SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE chunk_id = ANY(%s)"),
                 (np.asarray(query_vector, dtype=np.float32), [int(c) for c in chunk_ids]),
@@ -562,7 +574,7 @@ class PgHybridRetriever:
             s=sql.Identifier(self.store.schema)
         )
         params = {"qv": qv, "question": question, "n": max(self.candidates, k), "rrf_k": self.rrf_k, "k": k}
-        with self.store._lock:
+        with self.store.read_lock:
             rows = self.store.connection().execute(stmt, params).fetchall()
         passages = [
             Passage(

@@ -200,6 +200,23 @@ def test_relevance_floor_rejects_an_off_topic_question_and_keeps_on_topic_ones(d
 
 
 @pytest.mark.pg
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's the council's 'plan' \\ for C:\\dir and a&b|c !x (y) <-> *:AB?",
+        "http://example.com/a?b=1 e-mail@x.org costs 12.5% -- ; DROP TABLE chunks",
+        "What is it?",  # stop words only: no keyword query at all
+        "",
+    ],
+)
+def test_questions_with_quotes_operators_or_only_stop_words_are_searched_safely(dsn, pg_schema, question):
+    store, q = keyword_corpus(dsn, pg_schema)
+    res = PgHybridRetriever(store, FixedEmbedder({question: q})).run(question, k=3)
+    assert len(res.passages) == 3  # the dense ranking still answers
+    assert PgVectorStore.load(dsn, SETTINGS, schema=pg_schema).search(q[None, :], 1)[1][0, 0] >= 0
+
+
+@pytest.mark.pg
 def test_empty_index_returns_nothing_relevant(dsn, pg_schema):
     store = PgVectorStore.create(dsn, SETTINGS, schema=pg_schema)
     store.save()
@@ -272,13 +289,25 @@ def test_an_exception_between_inserts_leaves_the_previous_state(dsn, pg_schema, 
     doc, chunks = make_doc("roads", ["Roads are resurfaced every ten years."], 10)
     store.add_document(doc, chunks, np.stack([basis(5)]))
 
+    seen_meanwhile: list = []
+
     def boom():
+        # Inside the open transaction: another thread's reads are neither blocked nor shown the changes
+        # (a rebuild's DROP TABLE would make them wait for the end of the transaction instead).
+        if not rebuild:
+            import threading
+
+            reader = threading.Thread(target=lambda: seen_meanwhile.append(store.search(basis(5)[None, :], 5)[1][0]))
+            reader.start()
+            reader.join(timeout=20)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(store, "_before_chunks", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         store.save()
     assert saved_state(dsn, pg_schema) == before
+    if not rebuild:
+        assert len(seen_meanwhile) == 1 and 10 not in seen_meanwhile[0] and 2 in seen_meanwhile[0]
     monkeypatch.undo()
     store.save()  # the same changes, saved for real this time
     expected_docs = ["id-roads"] if rebuild else ["id-parks", "id-roads"]
