@@ -11,7 +11,8 @@ Writes follow the ``IndexStore`` life cycle: ``add_document`` / ``remove_documen
 in-memory view only, and ``save()`` applies all of them in ONE transaction that also bumps the
 generation in ``meta``. A process killed (or an exception raised) before the commit leaves the
 previous state; after it, the complete new state. ``save()`` on a store made with ``create`` (a
-rebuild) drops and recreates the tables inside that same transaction.
+rebuild) fills new tables under staging names and, at the end of that same transaction, drops the
+old tables and renames the new ones: readers wait only for that last step.
 
 ``PgHybridRetriever`` fuses dense (HNSW) and keyword (``ts_rank_cd``) rankings by reciprocal rank
 inside one SQL query and returns the same ``RetrievalResult`` / ``Passage`` records as
@@ -43,6 +44,9 @@ TS_CONFIG = "english"
 #: HNSW candidate list size per query (pgvector's default is 40).
 DEFAULT_EF_SEARCH = 100
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Suffix of the tables a rebuild fills before they replace the live ones.
+_STAGING = "__rebuild"
+_TABLES = ("meta", "documents", "chunks")
 
 
 def _rebuild_hint(schema: str) -> str:
@@ -113,11 +117,11 @@ class PgVectorStore:
 
     # ----- connection ------------------------------------------------------------------------
 
-    def _q(self, template: str):
-        """SQL with ``{s}`` replaced by the quoted schema name."""
+    def _q(self, template: str, *, staging: bool = False):
+        """SQL with ``{s}`` replaced by the quoted schema name and ``{x}`` by the staging suffix (or nothing)."""
         from psycopg import sql
 
-        return sql.SQL(template).format(s=sql.Identifier(self.schema))
+        return sql.SQL(template).format(s=sql.Identifier(self.schema), x=sql.SQL(_STAGING if staging else ""))
 
     def connection(self):
         """The store's shared read connection (opened on first use, reopened if broken).
@@ -303,14 +307,15 @@ class PgVectorStore:
         return self._fresh or bool(self._added or self._removed)
 
     def _ddl(self) -> list[str]:
+        """Statements creating the staging tables of a rebuild (``{x}`` = the staging suffix)."""
         dim = int(self.settings.dim)
         if dim < 1:
             raise ValueError("the embedding dimension must be positive")
         return [
             "CREATE SCHEMA IF NOT EXISTS {s}",
-            "DROP TABLE IF EXISTS {s}.chunks, {s}.documents, {s}.meta CASCADE",
-            "CREATE TABLE {s}.meta (key text PRIMARY KEY, value jsonb NOT NULL)",
-            """CREATE TABLE {s}.documents (
+            "DROP TABLE IF EXISTS {s}.chunks{x}, {s}.documents{x}, {s}.meta{x} CASCADE",
+            "CREATE TABLE {s}.meta{x} (key text PRIMARY KEY, value jsonb NOT NULL)",
+            """CREATE TABLE {s}.documents{x} (
                 doc_id text PRIMARY KEY,
                 seq bigint GENERATED ALWAYS AS IDENTITY,
                 source text NOT NULL,
@@ -319,10 +324,10 @@ class PgVectorStore:
                 metadata jsonb NOT NULL DEFAULT '{{}}',
                 page_starts integer[] NOT NULL DEFAULT '{{}}',
                 headings jsonb NOT NULL DEFAULT '[]')""",
-            "CREATE INDEX ON {s}.documents (source)",
-            f"""CREATE TABLE {{s}}.chunks (
+            "CREATE INDEX ON {s}.documents{x} (source)",
+            f"""CREATE TABLE {{s}}.chunks{{x}} (
                 chunk_id bigint PRIMARY KEY,
-                doc_id text NOT NULL REFERENCES {{s}}.documents (doc_id) ON DELETE CASCADE,
+                doc_id text NOT NULL REFERENCES {{s}}.documents{{x}} (doc_id) ON DELETE CASCADE,
                 start_char integer NOT NULL,
                 end_char integer NOT NULL,
                 text text NOT NULL,
@@ -331,15 +336,23 @@ class PgVectorStore:
                 embedding vector({dim}) NOT NULL,
                 tsv tsvector GENERATED ALWAYS AS
                     (to_tsvector('{TS_CONFIG}'::regconfig, coalesce(heading, '') || ' ' || text)) STORED)""",
-            "CREATE INDEX ON {s}.chunks (doc_id)",
+            "CREATE INDEX ON {s}.chunks{x} (doc_id)",
         ]
 
     _SEARCH_INDEXES = (
-        "CREATE INDEX chunks_embedding_hnsw ON {s}.chunks USING hnsw (embedding vector_ip_ops)",
-        "CREATE INDEX chunks_tsv_gin ON {s}.chunks USING gin (tsv)",
+        "CREATE INDEX chunks_embedding_hnsw{x} ON {s}.chunks{x} USING hnsw (embedding vector_ip_ops)",
+        "CREATE INDEX chunks_tsv_gin{x} ON {s}.chunks{x} USING gin (tsv)",
     )
 
-    def _write_rows(self, conn, added: list[tuple[Document, list[Chunk], np.ndarray]]) -> None:
+    #: The last step of a rebuild: the filled staging tables replace the live ones (a brief lock).
+    _SWAP = (
+        "DROP TABLE IF EXISTS {s}.chunks, {s}.documents, {s}.meta CASCADE",
+        *(f"ALTER TABLE {{s}}.{t}{_STAGING} RENAME TO {t}" for t in _TABLES),
+        f"ALTER INDEX {{s}}.chunks_embedding_hnsw{_STAGING} RENAME TO chunks_embedding_hnsw",
+        f"ALTER INDEX {{s}}.chunks_tsv_gin{_STAGING} RENAME TO chunks_tsv_gin",
+    )
+
+    def _write_rows(self, conn, added: list[tuple[Document, list[Chunk], np.ndarray]], *, staging: bool = False) -> None:
         from psycopg.types.json import Jsonb
 
         if not added:
@@ -347,8 +360,9 @@ class PgVectorStore:
         with conn.cursor() as cur:
             cur.executemany(
                 self._q(
-                    "INSERT INTO {s}.documents (doc_id, source, title, text, metadata, page_starts, headings) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    "INSERT INTO {s}.documents{x} (doc_id, source, title, text, metadata, page_starts, headings) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    staging=staging,
                 ),
                 [
                     (d.doc_id, d.source, d.title, d.text, Jsonb(d.metadata), list(d.page_starts),
@@ -359,8 +373,9 @@ class PgVectorStore:
             self._before_chunks()
             with cur.copy(
                 self._q(
-                    "COPY {s}.chunks (chunk_id, doc_id, start_char, end_char, text, page, heading, embedding) "
-                    "FROM STDIN WITH (FORMAT BINARY)"
+                    "COPY {s}.chunks{x} (chunk_id, doc_id, start_char, end_char, text, page, heading, embedding) "
+                    "FROM STDIN WITH (FORMAT BINARY)",
+                    staging=staging,
                 )
             ) as copy:
                 copy.set_types(["int8", "text", "int4", "int4", "text", "int4", "text", "vector"])
@@ -394,20 +409,23 @@ class PgVectorStore:
                                 self._q("SELECT value FROM {s}.meta WHERE key = 'state' FOR UPDATE")
                             ).fetchone()
                             previous = int(((row[0] if row else None) or {}).get("generation", 0))
+                        # Filled under other names, so readers keep using the live tables until the swap.
                         for stmt in self._ddl():
-                            conn.execute(self._q(stmt))
+                            conn.execute(self._q(stmt, staging=True))
                         added = [self._added[d] for d in self.documents if d in self._added]
-                        self._write_rows(conn, added)
+                        self._write_rows(conn, added, staging=True)
                         t_rows = time.perf_counter()
                         for stmt in self._SEARCH_INDEXES:  # built once over all rows: faster than row by row
-                            conn.execute(self._q(stmt))
+                            conn.execute(self._q(stmt, staging=True))
                         timings["index_build_s"] = time.perf_counter() - t_rows
                         conn.execute(
-                            self._q("INSERT INTO {s}.meta VALUES ('schema_version', %s), ('settings', %s)"),
+                            self._q("INSERT INTO {s}.meta{x} VALUES ('schema_version', %s), ('settings', %s)", staging=True),
                             (Jsonb(PG_SCHEMA_VERSION), Jsonb(asdict(self.settings))),
                         )
                         gen = max(self.generation, previous) + 1
-                        conn.execute(self._q("INSERT INTO {s}.meta VALUES ('state', '{{}}')"))
+                        conn.execute(self._q("INSERT INTO {s}.meta{x} VALUES ('state', '{{}}')", staging=True))
+                        for stmt in self._SWAP:
+                            conn.execute(self._q(stmt))
                     else:
                         row = conn.execute(
                             self._q("SELECT value FROM {s}.meta WHERE key = 'state' FOR UPDATE")

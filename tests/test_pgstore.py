@@ -128,6 +128,24 @@ def test_add_search_delete_update_round_trip(dsn, pg_schema):
 
 
 @pytest.mark.pg
+def test_rebuilds_replace_the_index_and_generations_keep_increasing(dsn, pg_schema):
+    two_docs(dsn, pg_schema)
+    for i in range(3):
+        store = PgVectorStore.create(dsn, SETTINGS, schema=pg_schema)
+        store.add_document(*make_doc(f"r{i}", [f"Rebuild number {i}."], 0), np.stack([basis(i)]))
+        store.save()
+        assert saved_state(dsn, pg_schema) == (2 + i, [f"id-r{i}"], [0])
+    store = PgVectorStore.load(dsn, SETTINGS, schema=pg_schema)
+    store.add_document(*make_doc("more", ["Added after the rebuilds."], store.next_chunk_id), np.stack([basis(9)]))
+    store.save()
+    assert saved_state(dsn, pg_schema) == (5, ["id-more", "id-r2"], [0, 1])
+    assert store.search(basis(9)[None, :], 1)[1][0, 0] == 1
+    with psycopg.connect(dsn, autocommit=True) as conn:  # no staging tables left behind
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,)).fetchall()
+    assert sorted(t for (t,) in tables) == ["chunks", "documents", "meta"]
+
+
+@pytest.mark.pg
 def test_a_second_writer_with_a_stale_view_is_refused(dsn, pg_schema):
     two_docs(dsn, pg_schema)
     a = PgVectorStore.load(dsn, SETTINGS, schema=pg_schema)
@@ -292,22 +310,20 @@ def test_an_exception_between_inserts_leaves_the_previous_state(dsn, pg_schema, 
     seen_meanwhile: list = []
 
     def boom():
-        # Inside the open transaction: another thread's reads are neither blocked nor shown the changes
-        # (a rebuild's DROP TABLE would make them wait for the end of the transaction instead).
-        if not rebuild:
-            import threading
+        # Inside the open transaction (a rebuild fills staging tables): another thread's reads are
+        # neither blocked nor shown the changes.
+        import threading
 
-            reader = threading.Thread(target=lambda: seen_meanwhile.append(store.search(basis(5)[None, :], 5)[1][0]))
-            reader.start()
-            reader.join(timeout=20)
+        reader = threading.Thread(target=lambda: seen_meanwhile.append(store.search(basis(5)[None, :], 5)[1][0]))
+        reader.start()
+        reader.join(timeout=20)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(store, "_before_chunks", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         store.save()
     assert saved_state(dsn, pg_schema) == before
-    if not rebuild:
-        assert len(seen_meanwhile) == 1 and 10 not in seen_meanwhile[0] and 2 in seen_meanwhile[0]
+    assert len(seen_meanwhile) == 1 and 10 not in seen_meanwhile[0] and 2 in seen_meanwhile[0]
     monkeypatch.undo()
     store.save()  # the same changes, saved for real this time
     expected_docs = ["id-roads"] if rebuild else ["id-parks", "id-roads"]
@@ -398,6 +414,8 @@ def test_indexer_and_retriever_on_pgvector_with_minilm(dsn, pg_schema, embedder,
         float(embedder.encode(["How often are bins collected?"])[0] @ embedder.encode([res.passages[0].text])[0]),
         abs=1e-3,
     )
+    sims = retriever.similarities(res.query_vector, [p.chunk.chunk_id for p in res.passages])
+    assert sims == {p.chunk.chunk_id: pytest.approx(p.dense_score, abs=1e-5) for p in res.passages}
     assert not retriever.run("Who painted the Mona Lisa?").relevant
 
     _, report = indexer.run([docs], progress=False)  # unchanged: nothing written
