@@ -188,30 +188,31 @@ class PgVectorStore:
                 the message gives the command that rebuilds it.
         """
         probe = cls(dsn, expected or IndexSettings("", 0, 0, 0, 0), schema=schema, **kw)
-        meta = probe.read_meta()
-        rebuild = _rebuild_hint(schema)
-        version = meta.get("schema_version")
-        if version != PG_SCHEMA_VERSION:
-            probe.close()
-            raise IndexFormatError(
-                f"the pgvector index in schema {schema!r} has schema version {version!r}, this program reads "
-                f"version {PG_SCHEMA_VERSION}: {rebuild}"
-            )
         try:
-            settings = IndexSettings(**meta["settings"])
-        except (KeyError, TypeError) as exc:
+            meta = probe.read_meta()
+            rebuild = _rebuild_hint(schema)
+            version = meta.get("schema_version")
+            if version != PG_SCHEMA_VERSION:
+                raise IndexFormatError(
+                    f"the pgvector index in schema {schema!r} has schema version {version!r}, this program reads "
+                    f"version {PG_SCHEMA_VERSION}: {rebuild}"
+                )
+            try:
+                settings = IndexSettings(**meta["settings"])
+            except (KeyError, TypeError) as exc:
+                raise IndexFormatError(f"the pgvector index in schema {schema!r} lacks its settings: {rebuild}") from exc
+            if expected is not None and settings != expected:
+                diffs = [
+                    f"{k}: index has {getattr(settings, k)!r}, settings ask for {getattr(expected, k)!r}"
+                    for k in settings.__dataclass_fields__
+                    if getattr(settings, k) != getattr(expected, k)
+                ]
+                raise IndexFormatError(
+                    f"the pgvector index in schema {schema!r} was built with other settings ({'; '.join(diffs)}): {rebuild}"
+                )
+        except BaseException:
             probe.close()
-            raise IndexFormatError(f"the pgvector index in schema {schema!r} lacks its settings: {rebuild}") from exc
-        if expected is not None and settings != expected:
-            diffs = [
-                f"{k}: index has {getattr(settings, k)!r}, settings ask for {getattr(expected, k)!r}"
-                for k in settings.__dataclass_fields__
-                if getattr(settings, k) != getattr(expected, k)
-            ]
-            probe.close()
-            raise IndexFormatError(
-                f"the pgvector index in schema {schema!r} was built with other settings ({'; '.join(diffs)}): {rebuild}"
-            )
+            raise
         probe.settings = settings
         state = meta.get("state") or {}
         probe.generation = int(state.get("generation", 0))
