@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .prompts import ChatPrompt
     from .registry import get_backend, get_embedder
     from .loaders import doc_id_for
+    from .pgstore import DEFAULT_EF_SEARCH, PgHybridRetriever, PgVectorStore
+    from .storage import make_retriever, store_exists
     from .store import IVF_THRESHOLD, IndexSettings, IndexStore, ivf_nprobe, new_faiss_index
 
 #: Public names that live in modules with heavy imports, loaded on first access.
@@ -57,6 +59,11 @@ _LAZY = {
     "IndexReport": "indexer",
     "Indexer": "indexer",
     "IndexStore": "store",
+    "store_exists": "storage",
+    "make_retriever": "storage",
+    "PgVectorStore": "pgstore",
+    "PgHybridRetriever": "pgstore",
+    "DEFAULT_EF_SEARCH": "pgstore",
     "IndexSettings": "store",
     "IVF_THRESHOLD": "store",
     "ivf_nprobe": "store",

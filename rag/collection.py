@@ -1,22 +1,23 @@
-"""The indexed documents of one index folder: loading, hot reload, indexing, deletion, retrieval.
+"""The indexed documents of one index: loading, hot reload, indexing, deletion, retrieval.
 
-A ``Collection`` owns the loaded ``IndexStore`` and the ``HybridRetriever`` over it. When another
-process (or another ``Collection``) saves a newer generation of the same folder, the next read
-reloads it, so a running chat sees documents indexed from the command line.
+A ``Collection`` owns the loaded store (FAISS files in ``index_dir``, or PostgreSQL + pgvector with
+``store=pgvector``; see ``rag.storage``) and the hybrid retriever over it. When another process (or
+another ``Collection``) saves a newer generation of the same index, the next read reloads it, so a
+running chat sees documents indexed from the command line.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import Settings
 from .embedder import Embedder
 from .errors import RagError
-from .indexer import IndexReport, Indexer, index_settings
-from .retriever import HybridRetriever
-from .store import IndexStore
+from .indexer import IndexReport, Indexer
+from .storage import AnyRetriever, AnyStore, load_store, make_retriever, stored_generation
 
 
 class Collection:
@@ -30,9 +31,9 @@ class Collection:
     def __init__(self, settings: Settings, embedder: Callable[[], Embedder]) -> None:
         self.settings = settings
         self._embedder = embedder
-        self._store: IndexStore | None = None
+        self._store: AnyStore | None = None
         self._stamp: int | None = None
-        self._retriever: HybridRetriever | None = None
+        self._retriever: AnyRetriever | None = None
         self._lock = threading.RLock()
 
     @property
@@ -40,41 +41,38 @@ class Collection:
         return self._embedder()
 
     @property
-    def store(self) -> IndexStore:
-        """The loaded index; reloaded when a newer generation has been saved to the folder."""
+    def store(self) -> AnyStore:
+        """The loaded index; reloaded when a newer generation has been saved."""
         with self._lock:
-            manifest = Path(self.settings.index_dir) / "manifest.json"
-            try:
-                stamp = manifest.stat().st_mtime_ns
-            except OSError:
-                stamp = None
-            if self._store is None or (stamp is not None and stamp != self._stamp and self._newer_on_disk()):
-                self._store = IndexStore.load(self.settings.index_dir, index_settings(self.settings, self.embedder))
+            stamp = self._change_stamp()
+            if self._store is None or (stamp is not None and stamp != self._stamp and self._newer_saved()):
+                self._store = load_store(self.settings, self.embedder)
             self._stamp = stamp
             return self._store
 
-    def _newer_on_disk(self) -> bool:
+    def _change_stamp(self) -> int | None:
+        """A cheap sign that the index may have changed: the FAISS manifest's mtime (pgvector: always ask)."""
+        if self.settings.store == "pgvector":
+            return time.monotonic_ns()
         try:
-            generation = int(IndexStore.read_manifest(self.settings.index_dir).get("generation", 0))
+            return (Path(self.settings.index_dir) / "manifest.json").stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _newer_saved(self) -> bool:
+        try:
+            generation = stored_generation(self.settings, self._store)
         except RagError:
             return False
-        return self._store is not None and generation != self._store.generation
+        return self._store is not None and generation is not None and generation != self._store.generation
 
     @property
-    def retriever(self) -> HybridRetriever:
+    def retriever(self) -> AnyRetriever:
         """Hybrid retrieval over the current store (rebuilt when the store was reloaded)."""
         with self._lock:
             store = self.store
             if self._retriever is None or self._retriever.store is not store:
-                s = self.settings
-                self._retriever = HybridRetriever(
-                    store,
-                    self.embedder,
-                    candidates=s.dense_candidates,
-                    rrf_k=s.rrf_k,
-                    min_dense_score=s.min_dense_score,
-                    min_bm25_score=s.min_bm25_score,
-                )
+                self._retriever = make_retriever(store, self.embedder, self.settings)
             return self._retriever
 
     def index(self, paths: Sequence[str | Path], *, rebuild: bool = False, prune: bool = False, progress: bool = True) -> IndexReport:

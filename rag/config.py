@@ -96,6 +96,17 @@ class Settings:
         eval_data: Folder of the licensed evaluation data that the project does not ship (``wice/``,
             ``conditionalqa/``), read by ``rag eval`` (default empty: ``../shared/eval-data`` beside the
             project when that folder exists; ``--data DIR`` overrides).
+
+    Index storage (``rag.storage``):
+        store: Where the index lives: ``faiss`` (default; files in ``index_dir``) or ``pgvector``
+            (PostgreSQL with the pgvector extension, at ``pg_dsn``; see ``rag/pgstore.py``).
+        pg_dsn: libpq connection string of the PostgreSQL database for ``store=pgvector``
+            (default empty; e.g. ``host=127.0.0.1 port=5432 user=rag dbname=rag``).
+        pg_schema: PostgreSQL schema holding one index's tables, for ``store=pgvector`` (default ``rag``);
+            plays the role of ``index_dir``.
+        min_keyword_score: With ``store=pgvector``, a keyword score (``ts_rank_cd`` squashed to 0..1;
+            not BM25) that counts as relevant on its own (default 0.3: about five occurrences of the
+            question's words in one passage).
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -142,6 +153,10 @@ class Settings:
     ui_refresh_s: float = 0.08
     ui_queue_size: int = 64
     eval_data: str = ""
+    store: str = "faiss"
+    pg_dsn: str = ""
+    pg_schema: str = "rag"
+    min_keyword_score: float = 0.3
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 254:
@@ -164,6 +179,8 @@ class Settings:
             raise ValueError("retrieved_k, rewrite_max_tokens and rewrite_turns must be at least 1")
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is not a valid port number")
+        if self.store not in {"faiss", "pgvector"}:
+            raise ValueError(f"unknown store {self.store!r}: use faiss or pgvector")
 
     def replace(self, **changes: Any) -> "Settings":
         """Return a copy with ``changes`` applied (``None`` values are ignored)."""

@@ -22,7 +22,7 @@ from .config import Settings
 from .embedder import Embedder
 from .errors import LoadError, RagError
 from .loaders import iter_files, load_document
-from .store import IndexSettings, IndexStore
+from .storage import AnyStore, index_settings, open_store  # noqa: F401  (index_settings: re-exported)
 from .types import Document
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,6 @@ class IndexReport:
         return "\n".join(lines)
 
 
-def index_settings(settings: Settings, embedder: Embedder) -> IndexSettings:
-    return IndexSettings(
-        embedder=settings.embedder,
-        dim=embedder.dim,
-        max_tokens=embedder.max_tokens,
-        chunk_tokens=settings.chunk_tokens,
-        chunk_overlap=settings.chunk_overlap,
-    )
-
-
 class Indexer:
     """Keep an index folder in step with a set of files.
 
@@ -103,11 +93,9 @@ class Indexer:
             self._chunker = Chunker.for_tokenizer(self.embedder.tokenizer, cfg)
         return self._chunker
 
-    def open_store(self, path: Path, *, rebuild: bool = False) -> IndexStore:
-        expected = index_settings(self.settings, self.embedder)
-        if rebuild or not IndexStore.exists(path):
-            return IndexStore.create(path, expected)
-        return IndexStore.load(path, expected)
+    def open_store(self, path: Path, *, rebuild: bool = False) -> AnyStore:
+        """The store to update (``settings.store``: the FAISS folder ``path``, or PostgreSQL)."""
+        return open_store(self.settings.replace(index_dir=path), self.embedder, rebuild=rebuild)
 
     def run(
         self,
@@ -117,8 +105,8 @@ class Indexer:
         rebuild: bool = False,
         prune: bool = False,
         progress: bool = True,
-        store: IndexStore | None = None,
-    ) -> tuple[IndexStore, IndexReport]:
+        store: AnyStore | None = None,
+    ) -> tuple[AnyStore, IndexReport]:
         """Index ``paths`` (files or folders) into ``index_dir`` and save.
 
         Args:
@@ -203,7 +191,7 @@ class Indexer:
                 (report.updated if kind == "updated" else report.added).append(doc.source)
             report.chunks_added = len(flat)
 
-        if report.changed or rebuild or not IndexStore.exists(path):
+        if report.changed or rebuild or not store.exists(path):
             store.save()
         report.seconds = time.perf_counter() - t0
         log.info("indexing done: %s", report.summary().splitlines()[-1])
@@ -211,7 +199,7 @@ class Indexer:
 
     def index_documents(
         self, documents: Sequence[Document], *, index_dir: str | Path | None = None, progress: bool = True
-    ) -> tuple[IndexStore, IndexReport]:
+    ) -> tuple[AnyStore, IndexReport]:
         """Add in-memory documents (e.g. from a dataset) to an index; already indexed ids are skipped."""
         t0 = time.perf_counter()
         path = Path(index_dir or self.settings.index_dir)
@@ -236,7 +224,7 @@ class Indexer:
             pos += len(cs)
             report.added.append(doc.source)
         report.chunks_added = len(flat)
-        if new or not IndexStore.exists(path):
+        if new or not store.exists(path):
             store.save()
         report.seconds = time.perf_counter() - t0
         return store, report
@@ -253,7 +241,7 @@ class Indexer:
         bar.close()
         return np.vstack(out) if out else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
-    def remove(self, store: IndexStore, ids_or_sources: Iterable[str]) -> list[str]:
+    def remove(self, store: AnyStore, ids_or_sources: Iterable[str]) -> list[str]:
         """Remove documents by doc id or source path, then save; returns the sources removed."""
         removed = []
         by_source = store.source_map()

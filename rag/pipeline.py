@@ -32,7 +32,7 @@ from .generator import Backend, GenerationStats
 from .indexer import IndexReport
 from .policy import ABSTAIN_TEXT, AnswerPolicy
 from .rewriter import QueryRewriter
-from .store import IndexStore
+from .storage import AnyStore, store_exists
 from .types import Answer, AnswerStats, Checking, Citation, DraftPiece, Event, Final, Passage, Reason, Sentence
 from .verifier import Verifier
 
@@ -170,7 +170,7 @@ class Assistant:
         return Verifier(judge, mode=mode, thresholds=Verifier.thresholds_from(self.settings))
 
     @property
-    def store(self) -> IndexStore:
+    def store(self) -> AnyStore:
         """The loaded index (reloaded when a newer generation was saved)."""
         return self.collection.store
 
@@ -380,7 +380,7 @@ def ensure_default_index(settings: Settings | None = None, *, progress: bool = T
     settings = settings or Settings.from_env()
     assistant = get_assistant(settings.index_dir, settings)
     try:
-        stale = not IndexStore.exists(settings.index_dir)
+        stale = not store_exists(settings)
         report = assistant.index([DEFAULT_SOURCES_DIR], rebuild=False, progress=progress)
         return report if (stale or report.changed) else None
     except RagError:

@@ -29,7 +29,7 @@ setup_offline()  # before gradio is imported: GRADIO_ANALYTICS_ENABLED=False
 
 import gradio as gr  # noqa: E402
 
-from rag import Checking, DraftPiece, Final, IndexStore, RagError, clean_question, ensure_default_index  # noqa: E402
+from rag import Checking, DraftPiece, Final, RagError, clean_question, ensure_default_index, store_exists  # noqa: E402
 
 from .render import (  # noqa: E402
     ALLOWED_SUFFIXES,
@@ -444,7 +444,7 @@ def prepare_index(settings: Settings, pool: AssistantPool) -> None:
         ensure_default_index(settings, progress=True)
         # Uploads kept in the data folder are re-checked (unchanged files cost nothing).
         pool.reindex_uploads()
-    elif not IndexStore.exists(settings.index_dir):
+    elif not store_exists(settings):
         raise RagError(f"no index in {settings.index_dir}: run `rag index PATH --index {settings.index_dir}` first")
 
 
