@@ -2,8 +2,11 @@
 
 Each loader returns the exact text that every later character offset refers to.
 Page chrome saved with web pages ("top of page", "Writer's picture", share and
-contact footers) is removed here, so it never becomes a passage. Optional metadata
-(title, author, date) is read from a sidecar ``<file>.meta.json``.
+contact footers) is removed here, so it never becomes a passage. Metadata (title,
+author, publisher, date) comes from a sidecar ``<file>.meta.json``, the PDF's document
+information or the HTML ``<meta>`` tags; it opens the text as a one-line *document card*
+("About this document: ..."), so questions about the document itself are answered from a
+passage that can be cited and shown like any other.
 """
 
 from __future__ import annotations
@@ -282,8 +285,11 @@ def _load_pdf(path: Path) -> _PdfText:
             if not pages[-1] and _page_has_image(page):
                 warnings.append(f"page {number} has no text layer (scanned?); OCR it to index it")
         info: dict[str, Any] = {}
-        if reader.metadata and reader.metadata.title:
-            info["title"] = str(reader.metadata.title)
+        md = reader.metadata
+        if md:
+            for key, value in (("title", md.title), ("author", md.author), ("date", md.creation_date)):
+                if value:
+                    info[key] = value.date().isoformat() if hasattr(value, "date") else str(value).strip()
     except LoadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
@@ -322,6 +328,22 @@ def _is_hidden(tag) -> bool:
     return bool(_HIDDEN_STYLE.search(str(attrs.get("style", ""))))
 
 
+#: HTML ``<meta>`` names (and Open Graph / Dublin Core properties) that carry document facts.
+_HTML_META = {
+    "author": "author",
+    "dc.creator": "author",
+    "article:author": "author",
+    "publisher": "publisher",
+    "dc.publisher": "publisher",
+    "og:site_name": "publisher",
+    "date": "date",
+    "dc.date": "date",
+    "article:published_time": "date",
+    "og:title": "title",
+    "dc.title": "title",
+}
+
+
 def _load_html(raw: str) -> tuple[str, list[tuple[int, str]], dict[str, Any]]:
     from bs4 import BeautifulSoup
 
@@ -329,6 +351,12 @@ def _load_html(raw: str) -> tuple[str, list[tuple[int, str]], dict[str, Any]]:
     info: dict[str, Any] = {}
     if soup.title and soup.title.string:
         info["title"] = soup.title.string.strip()
+    for tag in soup.find_all("meta"):
+        key = str(tag.get("name") or tag.get("property") or "").lower()
+        value = str(tag.get("content") or "").strip()
+        field = _HTML_META.get(key)
+        if field and value and field not in info:
+            info[field] = value
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg"]):
         tag.decompose()
     # Text a browser never shows (a classic place to plant instructions for AI readers) is not content.
@@ -407,7 +435,14 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, sourc
         raise LoadError(f"{name}: no text found in the file")
 
     title = str(meta.get("title") or info.get("title") or (headings[0][1] if headings else "") or path.stem)
-    metadata = {k: v for k, v in meta.items() if k != "title"}
+    metadata = {**{k: v for k, v in info.items() if k != "title"}, **{k: v for k, v in meta.items() if k != "title"}}
+    card = document_card(title, metadata)
+    if card:
+        # The card opens page 1; every offset found in the body moves by its length.
+        shift = len(card) + 2
+        text = f"{card}\n\n{text}"
+        page_starts = [0] + [start + shift for start in page_starts[1:]] if page_starts else page_starts
+        headings = [(start + shift, heading) for start, heading in headings]
     return Document(
         doc_id=doc_id_for(text),
         source=source or str(path.resolve()),
@@ -418,6 +453,44 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, sourc
         headings=tuple(headings),
         warnings=tuple(warnings),
     )
+
+
+CARD_PREFIX = "About this document: "
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
+
+
+def _readable_date(value: Any) -> str:
+    """``2023-03-16`` -> ``16 March 2023``; anything else as given."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?", str(value).strip())
+    if m and 1 <= int(m.group(2)) <= 12:
+        return f"{int(m.group(3))} {_MONTHS[int(m.group(2)) - 1]} {m.group(1)}"
+    return str(value).strip()
+
+
+def document_card(title: str, metadata: dict[str, Any]) -> str:
+    """One line stating what a document is, from its metadata; empty when there is nothing but a title.
+
+    ``About this document: "TITLE", an article written by AUTHOR, published by PUBLISHER on DATE.
+    Licence: LICENCE.`` (``kind``, e.g. "article" or "report", defaults to "document").
+    """
+    author = str(metadata.get("author") or "").strip()
+    publisher = str(metadata.get("publisher") or "").strip()
+    date = str(metadata.get("date") or "").strip()
+    if not (author or publisher or date):
+        return ""
+    kind = str(metadata.get("kind") or "document").strip()
+    line = f'{CARD_PREFIX}"{" ".join(title.split())}", a {kind}'
+    if author:
+        line += f" written by {author}"
+    when = _readable_date(date) if date else ""
+    if publisher or when:
+        line += ", published" + (f" by {publisher}" if publisher else "")
+        line += (f" on {when}" if when[:1].isdigit() else f" in {when}") if when else ""
+    line += "."
+    licence = str(metadata.get("licence") or metadata.get("license") or "").strip()
+    if licence:
+        line += f" Licence: {licence}."
+    return " ".join(line.split())
 
 
 #: Licence files kept beside the sources they cover: part of a folder, not a document of it.

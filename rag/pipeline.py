@@ -250,7 +250,7 @@ class Assistant:
         stats.retrieve_s, stats.best_dense, stats.best_bm25 = clock.lap(), retrieval.best_dense, retrieval.best_bm25
         result = _Result(q, standalone, stats, clock, retrieval.passages)
         top = retrieval.passages[:k]
-        if reason := self.policy.before_generation(standalone, retrieval.relevant, len(top)):
+        if reason := self.policy.before_generation(retrieval.relevant, len(top)):
             yield Final(result.abstain(reason))
             return
 

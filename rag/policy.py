@@ -16,17 +16,10 @@ to abstain, or None to go on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from .citations import CitedSentence
 from .types import Reason, Sentence
-
-#: Questions about the documents themselves (author, date, title) carry few content words, so the
-#: relevance floor does not apply to them; the model and the verifier still have to find the answer.
-_ABOUT_THE_DOCUMENT = re.compile(
-    r"\b(article|document|blog|post|report|paper|author|writer|wrote|written|published|updated|title)\b", re.IGNORECASE
-)
 
 ABSTAIN_TEXT = "The documents don't say. I found nothing in the indexed documents that answers this question."
 OFF_TOPIC_TEXT = "The documents don't say. This assistant only answers questions about the indexed documents."
@@ -53,10 +46,10 @@ class AnswerPolicy:
         return OFF_TOPIC_TEXT if reason is Reason.OFF_TOPIC else ABSTAIN_TEXT
 
     @staticmethod
-    def before_generation(question: str, relevant: bool, n_passages: int) -> Reason | None:
-        if n_passages and (relevant or _ABOUT_THE_DOCUMENT.search(question)):
-            return None
-        return Reason.NO_RELEVANT_PASSAGES
+    def before_generation(relevant: bool, n_passages: int) -> Reason | None:
+        """Questions about a document itself (author, date, title) find its document card
+        (``rag.loaders.document_card``) like any other passage."""
+        return None if relevant and n_passages else Reason.NO_RELEVANT_PASSAGES
 
     @staticmethod
     def screen(raw: str, sentences: Sequence[CitedSentence]) -> Reason | None:

@@ -12,9 +12,43 @@ def test_article_page_chrome_is_removed_and_content_kept():
     doc = load_document(ARTICLE)
     for chrome in ("top of page", "bottom of page", "Writer's picture", "Read more about", "To hear more about"):
         assert chrome.lower() not in doc.text.lower()
-    assert doc.text.startswith("Levelling Up is a clarion call")
+    body = doc.text.split("\n\n", 1)[1]  # after the document card
+    assert body.startswith("Levelling Up is a clarion call")
     assert "one third of swimming pools are at risk of closure" in doc.text
     assert doc.text.rstrip().endswith("work harder to do things together.")
+
+
+def test_the_document_card_states_the_sidecar_facts_in_the_citable_text():
+    doc = load_document(ARTICLE)
+    card = doc.text.split("\n\n", 1)[0]
+    assert card == (
+        'About this document: "Levelling Up is a clarion call for better collaboration across public services", '
+        "a blog article written by Luke Bevir, published by Mutual Ventures (blog) on 16 March 2023."
+    )
+    # Offsets found in the body moved with it: the heading still points at its own text.
+    start, heading = doc.headings[0]
+    assert doc.text[start : start + len(heading)] == heading
+
+
+def test_html_meta_tags_and_pdf_information_feed_the_document_card(tmp_path):
+    page = tmp_path / "notice.html"
+    page.write_text(
+        "<html><head><title>Bus fares notice</title><meta name='author' content='Jane Doe'>"
+        "<meta property='og:site_name' content='Anytown Council'><meta name='date' content='2024-05-01'></head>"
+        "<body><main><p>Single bus fares are capped at two pounds from June.</p></main></body></html>",
+        encoding="utf-8",
+    )
+    doc = load_document(page)
+    assert doc.text.startswith(
+        'About this document: "Bus fares notice", a document written by Jane Doe, published by Anytown Council on 1 May 2024.'
+    )
+    assert doc.metadata["author"] == "Jane Doe" and "capped at two pounds" in doc.text
+
+
+def test_a_document_without_author_publisher_or_date_gets_no_card(tmp_path):
+    plain = tmp_path / "notes.txt"
+    plain.write_text("Notes\n\nThe library opens at nine.", encoding="utf-8")
+    assert load_document(plain).text.startswith("Notes")
 
 
 def test_article_metadata_comes_from_the_sidecar():
@@ -165,7 +199,7 @@ def test_the_gov_uk_footer_of_the_white_paper_is_removed_and_its_text_kept():
     assert raw.rstrip().splitlines()[-1].startswith("All content is available under the Open Government Licence")
     doc = load_document(WHITE_PAPER)
     assert "All content is available under" not in doc.text
-    assert doc.text.startswith("Policy paper\nLevelling Up the United\nKingdom: executive summary\nPublished 2 February 2022")
+    assert doc.text.split("\n\n", 1)[1].startswith("Policy paper\nLevelling Up the United\nKingdom: executive summary\nPublished 2 February 2022")
     assert doc.text.endswith("help restore their pride in the places where they live.")
     assert "This publication is licensed under the terms of the Open Government Licence v3.0" in doc.text
 

@@ -64,12 +64,6 @@ def test_nothing_relevant_abstains_before_the_model_writes_anything():
     assert model.prompts == [] and answer.citations == []
 
 
-def test_a_question_about_the_document_itself_reaches_the_model_below_the_relevance_floor():
-    assistant, model, _ = make(f"{POOLS} [1].", relevant=False)
-    assistant.ask("Who wrote the article?")
-    assert len(model.prompts) == 1
-
-
 def test_a_refusal_from_the_model_abstains_as_model_declined():
     answer = make("The documents don't say.")[0].ask(QUESTION)
     assert answer.abstained and answer.reason is Reason.MODEL_DECLINED and answer.text == ABSTAIN_TEXT
