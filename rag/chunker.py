@@ -126,7 +126,12 @@ class Chunker:
     def run(self, document: Document, first_chunk_id: int = 0) -> list[Chunk]:
         """Chunk one document; chunk ids count up from ``first_chunk_id``."""
         chunks = []
-        for i, (s, e) in enumerate(self.split_text(document.text)):
+        # The document card is a chunk of its own, so a question about the document finds it undiluted.
+        card_end = document.card_end
+        body = len(document.text) - len(document.text[card_end:].lstrip())
+        spans = ([(0, card_end)] if self.count_tokens(document.text[:card_end]) <= self._limit() else self._cut_long(document.text[:card_end], 0)) if card_end else []
+        spans += [(body + a, body + b) for a, b in self.split_text(document.text[body:])]
+        for i, (s, e) in enumerate(spans):
             chunks.append(
                 Chunk(
                     chunk_id=first_chunk_id + i,

@@ -48,6 +48,9 @@ class Settings:
         rrf_k: The constant of reciprocal-rank fusion (default 60).
         min_dense_score: Relevance floor: the best passage's cosine similarity must reach it (default 0.25).
         min_bm25_score: A BM25 score that also counts as relevant evidence on its own (default 6.0).
+        min_card_score: Relevance floor on the similarity to a document card, the one-line metadata
+            passage that opens each document (default 0.18; questions about a document itself share
+            few words with any passage).
         whole_corpus_tokens: When every chunk fits in this many prompt tokens, the whole corpus is
             put in a fixed prompt prefix that stays in the model's KV cache (default 1600; 0 disables).
         model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
@@ -121,6 +124,7 @@ class Settings:
     rrf_k: int = 60
     min_dense_score: float = 0.25
     min_bm25_score: float = 6.0
+    min_card_score: float = 0.18
     whole_corpus_tokens: int = 1600
     model: str = "qwen2.5-1.5b"
     backend: str = "llama-cpp"

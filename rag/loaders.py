@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LoadError
-from .types import Document
+from .types import CARD_PREFIX, Document
 
 log = logging.getLogger(__name__)
 
@@ -455,7 +455,6 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, sourc
     )
 
 
-CARD_PREFIX = "About this document: "
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 
 

@@ -107,6 +107,9 @@ class HybridRetriever:
         rrf_k: Reciprocal-rank-fusion constant (default 60).
         min_dense_score: Relevance floor on the best cosine similarity (default 0.25).
         min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
+        min_card_score: Relevance floor on the cosine similarity to a document card, the one-line
+            metadata passage of a document (default 0.18): questions about a document itself
+            ("who wrote it?") share few words with anything, so a card counts at a lower similarity.
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class HybridRetriever:
         rrf_k: int = 60,
         min_dense_score: float = 0.25,
         min_bm25_score: float = 6.0,
+        min_card_score: float = 0.18,
     ) -> None:
         if candidates < 1:
             raise ValueError("candidates must be at least 1")
@@ -129,6 +133,7 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.min_dense_score = min_dense_score
         self.min_bm25_score = min_bm25_score
+        self.min_card_score = min_card_score
         self._bm25: BM25Index | None = None
         self._bm25_key: tuple[int, int] | None = None
         self._lock = threading.Lock()
@@ -178,7 +183,8 @@ class HybridRetriever:
         passages = [self._passage(c, fused[c], dense_of.get(c, 0.0), bm25_of.get(c, 0.0)) for c in order]
         best_dense = max((s for _, s in dense), default=0.0)
         best_bm25 = max((s for _, s in lexical), default=0.0)
-        relevant = best_dense >= self.min_dense_score or best_bm25 >= self.min_bm25_score
+        best_card = max((sc for cid, sc in dense if self.store.chunks[cid].is_card), default=0.0)
+        relevant = best_dense >= self.min_dense_score or best_bm25 >= self.min_bm25_score or best_card >= self.min_card_score
         return RetrievalResult(
             passages=passages,
             relevant=relevant,

@@ -111,4 +111,6 @@ def make_retriever(store: AnyStore, embedder: Any, settings: Settings) -> AnyRet
         return PgHybridRetriever(store, embedder, min_keyword_score=settings.min_keyword_score, **common)  # type: ignore[arg-type]
     from .retriever import HybridRetriever
 
-    return HybridRetriever(store, embedder, min_bm25_score=settings.min_bm25_score, **common)  # type: ignore[arg-type]
+    return HybridRetriever(
+        store, embedder, min_bm25_score=settings.min_bm25_score, min_card_score=settings.min_card_score, **common  # type: ignore[arg-type]
+    )

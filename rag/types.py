@@ -12,6 +12,11 @@ from enum import Enum
 from typing import Any
 
 
+#: How a document card starts: the one line of metadata that opens a document's text (see
+#: ``rag.loaders.document_card``).
+CARD_PREFIX = "About this document: "
+
+
 @dataclass(frozen=True)
 class Document:
     """A loaded source document.
@@ -31,6 +36,14 @@ class Document:
     headings: tuple[tuple[int, str], ...] = ()
     #: What the loader could not read but indexed the rest without, e.g. a scanned PDF page.
     warnings: tuple[str, ...] = ()
+
+    @property
+    def card_end(self) -> int:
+        """End offset of the document card opening the text (0 when there is none)."""
+        if not self.text.startswith(CARD_PREFIX):
+            return 0
+        end = self.text.find("\n\n")
+        return end if end > 0 else len(self.text)
 
     def page_at(self, offset: int) -> int | None:
         """1-based page number holding ``offset``, or None for unpaged documents."""
@@ -86,6 +99,11 @@ class Chunk:
     text: str
     page: int | None = None
     heading: str | None = None
+
+    @property
+    def is_card(self) -> bool:
+        """True for a document card: the document's metadata as one citable line."""
+        return self.start == 0 and self.text.startswith(CARD_PREFIX)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
