@@ -36,7 +36,7 @@ def get_backend(settings: Settings, role: str = "answer") -> Backend:
     if role not in ("answer", "judge"):
         raise ValueError("role must be 'answer' or 'judge'")
     if settings.backend == "openai":
-        key: tuple = ("openai", settings.openai_base_url, settings.openai_model)
+        key: tuple = ("openai", settings.openai_base_url, settings.openai_model, settings.openai_timeout_s)
     else:
         key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads)
     if settings.backend == "llama-cpp":
@@ -50,13 +50,16 @@ def get_backend(settings: Settings, role: str = "answer") -> Backend:
 
 
 def _load_backend(settings: Settings) -> Backend:
-    import os
-
     from .generator import LlamaCppBackend, OpenAIBackend, TransformersBackend
     from .models import model_path
 
     if settings.backend == "openai":
-        return OpenAIBackend(settings.openai_base_url, settings.openai_model, api_key=os.environ.get("RAG_OPENAI_API_KEY"))
+        return OpenAIBackend(
+            settings.openai_base_url,
+            settings.openai_model,
+            api_key=settings.openai_api_key or None,
+            timeout=settings.openai_timeout_s,
+        )
     if settings.backend == "transformers":
         from pathlib import Path
 
