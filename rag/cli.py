@@ -5,6 +5,7 @@
     rag docs [--index DIR]              list indexed documents
     rag remove DOC... [--index DIR]     remove documents by id or path
     rag serve [--host H] [--port P]     the chat in the browser
+    rag api [--host H] [--port P]       the assistant as an OpenAI-compatible API
     rag eval --suite NAME               the offline evaluation
     rag bench [--quick]                 the speed benchmark
 
@@ -127,6 +128,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args), host=args.host, port=args.port, auth=args.auth, open_browser=args.open)
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from .openai_api import serve_api
+
+    return serve_api(_settings(args), host=args.host, port=args.port)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.run import main as eval_main
 
@@ -175,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", default=os.environ.get("RAG_AUTH"), help="USER:PASSWORD required to use the page")
     p.add_argument("--open", action="store_true", help="open a browser tab")
     p.set_defaults(func=cmd_serve)
+    _add_common(p)
+
+    p = sub.add_parser("api", help="serve the assistant as an OpenAI-compatible API (/v1/chat/completions)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    p.set_defaults(func=cmd_api)
     _add_common(p)
 
     p = sub.add_parser("eval", help="run an evaluation suite")
