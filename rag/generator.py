@@ -450,6 +450,8 @@ class OpenAIBackend:
                 max_tokens=max_tokens,
                 temperature=0,
                 stream=True,
+                # Standard OpenAI option: vLLM and Ollama then report token counts in a last chunk.
+                stream_options={"include_usage": True},
             )
             with response:
                 for chunk in response:
@@ -476,7 +478,9 @@ class OpenAIBackend:
         if not finished:
             # A stream that ends without a finish reason was cut off (the server went away between events).
             raise ModelServerDisconnected(
-                f"the model server at {self.base_url} ended the answer without finishing it ({n} pieces received)"
+                f"the model server at {self.base_url} ended the answer without finishing it ({n} pieces received): "
+                "it stopped, or dropped it for another request (llama_cpp.server does unless started with "
+                "--interrupt_requests false)"
             )
 
     def yes_probability(self, prompt: ChatPrompt) -> float:
