@@ -270,24 +270,26 @@ def test_a_failure_while_answering_is_a_500_error_body(base_url):
         list(ask(base_url, "explode in a stream", stream=True))
 
 
-def test_eight_concurrent_clients_each_get_their_own_answer(base_url, fake):
+def test_eight_concurrent_clients_each_get_their_own_answer():
+    slow = FakeAssistant(Settings(), delay=1.0)
     questions = [f"Question number {i}: what about item {i}?" for i in range(8)]
 
-    def one(i: int) -> tuple[str, str]:
+    def one(url: str, i: int) -> tuple[str, str]:
         if i % 2:
-            chunks = list(ask(base_url, questions[i], stream=True))
-            return "".join(c.choices[0].delta.content or "" for c in chunks), chunks[-1].model_extra["rag"]["citations"][0]["n"]
-        r = ask(base_url, questions[i])
-        return r.choices[0].message.content, r.model_extra["rag"]["citations"][0]["n"]
+            chunks = list(ask(url, questions[i], stream=True))
+            return "".join(c.choices[0].delta.content or "" for c in chunks), chunks[-1].model_extra["rag"]["standalone_question"]
+        r = ask(url, questions[i])
+        return r.choices[0].message.content, r.model_extra["rag"]["standalone_question"]
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(one, range(8)))
-    elapsed = time.perf_counter() - t0
-    for q, (text, n) in zip(questions, results):
-        assert text == f"The passage answers: {q} [1]." and n == 1
-    # Each answer takes 0.4 s: served one after another they would take 3.2 s.
-    assert elapsed < 2.0
+    with serve(create_app(slow)) as url, ThreadPoolExecutor(8) as pool:
+        t0 = time.perf_counter()
+        results = list(pool.map(lambda i: one(url, i), range(8)))
+        elapsed = time.perf_counter() - t0
+    for q, (text, standalone) in zip(questions, results):
+        assert text == f"The passage answers: {q} [1]." and standalone == q
+    assert sorted(q for q, _ in slow.calls) == sorted(questions)
+    # Each answer takes 1 s: one after another they would take 8 s.
+    assert elapsed < 5.0
 
 
 def test_the_cli_has_an_api_command_bound_to_localhost():
