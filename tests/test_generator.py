@@ -86,7 +86,14 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
-        if body.get("stream"):
+        if body["model"] == "missing":
+            data = json.dumps({"error": {"message": "model 'missing' not found\ntry another", "type": "invalid_request_error"}}).encode()
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
@@ -132,6 +139,16 @@ def test_openai_backend_reads_yes_probability_from_logprobs(fake_server):
     b = OpenAIBackend(f"http://127.0.0.1:{fake_server.server_address[1]}/v1", "m")
     p = b.yes_probability(PROMPT)
     assert p == pytest.approx(math.exp(-0.1) / (math.exp(-0.1) + math.exp(-2.4)))
+
+
+def test_openai_backend_reports_a_refused_request_in_one_line(fake_server):
+    from rag.errors import ModelServerError
+
+    b = OpenAIBackend(f"http://127.0.0.1:{fake_server.server_address[1]}/v1", "missing")
+    with pytest.raises(ModelServerError) as info:
+        list(b.stream(PROMPT, max_tokens=5))
+    assert str(info.value).endswith("refused the request for model 'missing' (HTTP 404: model 'missing' not found try another)")
+    assert fake_server.requests[-1]["stream_options"] == {"include_usage": True}
 
 
 def test_openai_backend_reports_an_unreachable_server_clearly():
