@@ -295,8 +295,14 @@ def test_eight_concurrent_clients_each_get_their_own_answer():
 def test_the_cli_has_an_api_command_bound_to_localhost():
     from rag.cli import build_parser, cmd_api
 
+    import inspect
+
+    from rag.openai_api import serve_api
+
     args = build_parser().parse_args(["api", "--port", "8123"])
     assert args.func is cmd_api and args.host == "127.0.0.1" and args.port == 8123
+    assert inspect.signature(serve_api).parameters["host"].default == "127.0.0.1"
+    assert "s3cret" not in repr(Settings(api_key="s3cret"))
 
 
 @pytest.mark.models
