@@ -417,7 +417,7 @@ class OpenAIBackend:
             return ModelServerTimeout(
                 f"{where} did not answer within {self.timeout:g} s (raise RAG_OPENAI_TIMEOUT_S if it is just slow)"
             )
-        if pieces or isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)) or (pieces and isinstance(exc, openai.APIConnectionError)):
             return ModelServerDisconnected(
                 f"{where} closed the connection before the answer was complete ({pieces} pieces received): "
                 "it stopped or crashed"
