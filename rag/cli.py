@@ -5,6 +5,7 @@
     rag docs [--index DIR]              list indexed documents
     rag remove DOC... [--index DIR]     remove documents by id or path
     rag serve [--host H] [--port P]     the chat in the browser (from ``ui``)
+    rag api [--host H] [--port P]       the assistant as an OpenAI-compatible API
     rag eval --suite NAME               the offline evaluation (from ``eval``)
     rag bench [--quick]                 the speed benchmark (from ``eval``)
 
@@ -173,6 +174,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from .openai_api import serve_api
+
+    return serve_api(settings_from_args(args), host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Offline cited question answering over policy documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", help="remove documents by doc id or source path")
     p.add_argument("docs", nargs="+")
     p.set_defaults(func=cmd_remove)
+    add_common_options(p)
+
+    p = sub.add_parser("api", help="serve the assistant as an OpenAI-compatible API (/v1/chat/completions)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    p.set_defaults(func=cmd_api)
     add_common_options(p)
 
     for entry in sorted(entry_points(group="rag.commands"), key=lambda e: e.name):

@@ -57,6 +57,9 @@ class Settings:
         backend: ``llama-cpp`` (default), ``transformers`` or ``openai``.
         openai_base_url: Base URL of an OpenAI-compatible server, for ``backend=openai``.
         openai_model: Model name sent to that server.
+        openai_api_key: Bearer key sent to that server (default: none; ``RAG_OPENAI_API_KEY``).
+        openai_timeout_s: Seconds to wait for that server to connect or send the next piece of an
+            answer before giving up with ``ModelServerTimeout`` (default 120).
         n_ctx: Context length of the local model (default 4096).
         n_threads: CPU threads for the local model (default: the number of cores).
         max_new_tokens: Maximum tokens of an answer (default 160).
@@ -65,7 +68,6 @@ class Settings:
         strict: Drop sentences the judge does not support (default False: keep and flag them).
         max_question_chars: Longer questions are refused with a message (default 2000).
         max_upload_mb: Largest file accepted for indexing, in MB (default 20).
-        openai_api_key: Bearer key sent to the OpenAI-compatible server (default: none).
 
     Retrieval kept on the answer:
         retrieved_k: Ranked passages kept on ``Answer.retrieved`` for inspection and evaluation (default 10).
@@ -110,6 +112,8 @@ class Settings:
         min_keyword_score: With ``store=pgvector``, a keyword score (``ts_rank_cd`` squashed to 0..1;
             not BM25) that counts as relevant on its own (default 0.3: about five occurrences of the
             question's words in one passage).
+        api_key: Bearer key that clients of ``rag api`` (the OpenAI-compatible API) must send
+            (default: none, no key needed; ``RAG_API_KEY``).
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -130,6 +134,8 @@ class Settings:
     backend: str = "llama-cpp"
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
+    openai_api_key: str = field(default="", repr=False)
+    openai_timeout_s: float = 120.0
     n_ctx: int = 4096
     n_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
     max_new_tokens: int = 160
@@ -137,7 +143,6 @@ class Settings:
     strict: bool = False
     max_question_chars: int = 2000
     max_upload_mb: int = 20
-    openai_api_key: str = field(default="", repr=False)
     retrieved_k: int = 10
     judge_threshold: float = 0.5
     relevance_threshold: float = 0.5
@@ -161,6 +166,7 @@ class Settings:
     pg_dsn: str = ""
     pg_schema: str = "rag"
     min_keyword_score: float = 0.3
+    api_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 254:
@@ -185,6 +191,8 @@ class Settings:
             raise ValueError(f"port {self.port} is not a valid port number")
         if self.store not in {"faiss", "pgvector"}:
             raise ValueError(f"unknown store {self.store!r}: use faiss or pgvector")
+        if not self.openai_timeout_s > 0:
+            raise ValueError("openai_timeout_s must be a positive number of seconds")
 
     def replace(self, **changes: Any) -> "Settings":
         """Return a copy with ``changes`` applied (``None`` values are ignored)."""

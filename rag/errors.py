@@ -17,3 +17,19 @@ class IndexFormatError(RagError):
 
 class ModelError(RagError):
     """A model file is missing, incomplete or fails its checksum."""
+
+
+class ModelServerError(ModelError):
+    """An OpenAI-compatible model server could not be used (unreachable, refused the request, failed)."""
+
+
+class ModelServerUnavailable(ModelServerError):
+    """Nothing answers at the model server's address (not started, wrong URL or port)."""
+
+
+class ModelServerDisconnected(ModelServerError):
+    """The model server closed the connection before the answer was complete (it stopped or crashed)."""
+
+
+class ModelServerTimeout(ModelServerError):
+    """The model server did not answer within ``Settings.openai_timeout_s`` seconds."""

@@ -17,13 +17,10 @@ callers never interleave.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, ModelServerDisconnected, ModelServerError, ModelServerTimeout, ModelServerUnavailable
 from .prompts import ChatPrompt
 
 log = logging.getLogger(__name__)
@@ -376,21 +373,39 @@ class TransformersBackend:
 class OpenAIBackend:
     """A chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
 
+    Talks to the server through the official ``openai`` client, using only the standard chat API
+    (``stream=True`` for answers; ``logprobs=True, top_logprobs=N`` for the judge), so the same code
+    works against vLLM, Ollama and llama.cpp servers. Every failure becomes a one-line
+    ``ModelServerError``: ``ModelServerUnavailable`` (nothing listens), ``ModelServerDisconnected``
+    (the server stopped mid-answer), ``ModelServerTimeout`` (no answer within ``timeout``).
+
     Args:
         base_url: E.g. ``http://127.0.0.1:8000/v1`` (vLLM) or ``http://127.0.0.1:11434/v1`` (Ollama).
         model: The model name the server knows.
         api_key: Sent as a bearer token when given (default: none).
-        timeout: Seconds to wait for the server (default 120).
+        timeout: Seconds to wait for the connection and for each piece of the answer (default 120).
+        top_logprobs: Alternatives asked for when reading P(Yes) (default 20, the OpenAI maximum).
     """
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0, top_logprobs: int = 20
+    ) -> None:
+        import openai
+
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
+        if not timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = f"openai:{model}"
-        self.api_key = api_key
         self.timeout = timeout
+        self.top_logprobs = top_logprobs
+        # A local server needs no key, but the client insists on one: send a placeholder then.
+        # No retries: a down server is reported at once instead of after several back-offs.
+        self.client = openai.OpenAI(
+            base_url=self.base_url, api_key=api_key or "no-key", timeout=timeout, max_retries=0
+        )
         self.lock = threading.Lock()  # kept for interface parity; servers queue on their own
 
     def _messages(self, prompt: ChatPrompt) -> list[dict[str, str]]:
@@ -399,68 +414,116 @@ class OpenAIBackend:
             msgs.append({"role": "assistant", "content": prompt.answer_prefix})
         return msgs
 
-    def _post(self, payload: dict) -> urllib.request.Request:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=json.dumps(payload).encode(), headers=headers, method="POST"
-        )
+    def _error(self, exc: BaseException, pieces: int = 0) -> ModelServerError:
+        """One-line error for a failure of the server or of the connection to it."""
+        import httpx
+        import openai
+
+        where = f"the model server at {self.base_url}"
+        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+            return ModelServerTimeout(
+                f"{where} did not answer within {self.timeout:g} s (raise RAG_OPENAI_TIMEOUT_S if it is just slow)"
+            )
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)) or (pieces and isinstance(exc, openai.APIConnectionError)):
+            return ModelServerDisconnected(
+                f"{where} closed the connection before the answer was complete ({pieces} pieces received): "
+                "it stopped or crashed"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = _one_line(str(exc.__cause__ or exc))
+            return ModelServerUnavailable(f"{where} is not reachable ({cause}): start it or fix RAG_OPENAI_BASE_URL")
+        if isinstance(exc, openai.APIStatusError):
+            detail = exc.message
+            if isinstance(exc.body, dict):
+                detail = str(exc.body.get("message") or exc.body.get("error") or detail)
+            return ModelServerError(f"{where} refused the request for model {self.model!r} (HTTP {exc.status_code}: {_one_line(detail)})")
+        return ModelServerError(f"{where} failed: {_one_line(str(exc))}")
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # the server tokenises; this estimate only sizes prompts
 
     def stream(self, prompt: ChatPrompt, *, max_tokens: int = 160, stats: GenerationStats | None = None) -> Iterator[str]:
+        import httpx
+        import openai
+
         stats = stats if stats is not None else GenerationStats()
-        payload = {"model": self.model, "messages": self._messages(prompt), "max_tokens": max_tokens, "temperature": 0, "stream": True}
         t0 = time.perf_counter()
-        try:
-            resp = urllib.request.urlopen(self._post(payload), timeout=self.timeout)
-        except (urllib.error.URLError, OSError) as exc:
-            raise ModelError(f"the model server at {self.base_url} did not answer ({exc})") from exc
         n = 0
-        with resp:
-            for raw in resp:
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
-                except (ValueError, KeyError, IndexError):
-                    continue
-                if delta:
-                    n += 1
-                    if stats.first_token_s is None:
-                        stats.first_token_s = time.perf_counter() - t0
-                    yield delta
-        stats.completion_tokens = n
-        stats.total_s = time.perf_counter() - t0
+        finished = False
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=self._messages(prompt),
+                max_tokens=max_tokens,
+                temperature=0,
+                stream=True,
+                # Standard OpenAI option: vLLM and Ollama then report token counts in a last chunk.
+                stream_options={"include_usage": True},
+            )
+            with response:
+                for chunk in response:
+                    usage = getattr(chunk, "usage", None)
+                    if usage is not None:
+                        stats.prompt_tokens = usage.prompt_tokens or stats.prompt_tokens
+                        stats.completion_tokens = usage.completion_tokens or stats.completion_tokens
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    delta = choice.delta.content if choice.delta is not None else None
+                    if delta:
+                        n += 1
+                        if stats.first_token_s is None:
+                            stats.first_token_s = time.perf_counter() - t0
+                        yield delta
+                    if choice.finish_reason:
+                        finished = True
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise self._error(exc, n) from exc
+        finally:
+            stats.completion_tokens = max(stats.completion_tokens, n)
+            stats.total_s = time.perf_counter() - t0
+        if not finished:
+            # A stream that ends without a finish reason was cut off (the server went away between events).
+            raise ModelServerDisconnected(
+                f"the model server at {self.base_url} ended the answer without finishing it ({n} pieces received): "
+                "it stopped, or dropped it for another request (llama_cpp.server does unless started with "
+                "--interrupt_requests false)"
+            )
 
     def yes_probability(self, prompt: ChatPrompt) -> float:
-        payload = {
-            "model": self.model,
-            "messages": self._messages(prompt),
-            "max_tokens": 1,
-            "temperature": 0,
-            "logprobs": True,
-            "top_logprobs": 10,
-        }
+        import httpx
+        import openai
+
         try:
-            with urllib.request.urlopen(self._post(payload), timeout=self.timeout) as resp:
-                body = json.loads(resp.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ModelError(f"the model server at {self.base_url} did not answer ({exc})") from exc
-        choice = body["choices"][0]
-        try:
-            tops = choice["logprobs"]["content"][0]["top_logprobs"]
-            yes = sum(math.exp(t["logprob"]) for t in tops if t["token"].strip().lower() == "yes")
-            no = sum(math.exp(t["logprob"]) for t in tops if t["token"].strip().lower() == "no")
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=self._messages(prompt),
+                max_tokens=1,
+                temperature=0,
+                logprobs=True,
+                top_logprobs=self.top_logprobs,
+            )
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise self._error(exc) from exc
+        if not response.choices:
+            raise ModelServerError(f"the model server at {self.base_url} returned no choices")
+        choice = response.choices[0]
+        content = choice.logprobs.content if choice.logprobs is not None else None
+        if content:
+            yes = no = 0.0
+            for top in content[0].top_logprobs or []:
+                word = top.token.strip().lower()
+                if word == "yes":
+                    yes += math.exp(top.logprob)
+                elif word == "no":
+                    no += math.exp(top.logprob)
             if yes + no > 0:
                 return yes / (yes + no)
-        except (KeyError, IndexError, TypeError):
-            pass
-        text = (choice.get("message", {}).get("content") or "").strip().lower()
+        # No logprobs (the server does not return them) or neither word among the top tokens.
+        text = (choice.message.content or "").strip().lower() if choice.message is not None else ""
         return 1.0 if text.startswith("yes") else 0.0
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -41,7 +41,7 @@ def get_backend(settings: Settings, role: str = "answer") -> Backend:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if settings.backend == "openai":
-        key: tuple = ("openai", settings.openai_base_url, settings.openai_model)
+        key: tuple = ("openai", settings.openai_base_url, settings.openai_model, settings.openai_timeout_s)
     else:
         key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads)
     if settings.backend == "llama-cpp":
@@ -59,7 +59,12 @@ def _load_backend(settings: Settings) -> Backend:
     from .models import model_path
 
     if settings.backend == "openai":
-        return OpenAIBackend(settings.openai_base_url, settings.openai_model, api_key=settings.openai_api_key or None)
+        return OpenAIBackend(
+            settings.openai_base_url,
+            settings.openai_model,
+            api_key=settings.openai_api_key or None,
+            timeout=settings.openai_timeout_s,
+        )
     if settings.backend == "transformers":
         from pathlib import Path
 

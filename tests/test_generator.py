@@ -86,17 +86,27 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
-        if body.get("stream"):
+        if body["model"] == "missing":
+            data = json.dumps({"error": {"message": "model 'missing' not found\ntry another", "type": "invalid_request_error"}}).encode()
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            for piece in ["Fares are ", "capped at £2 [1]."]:
-                chunk = {"choices": [{"delta": {"content": piece}}]}
+            for i, piece in enumerate(["Fares are ", "capped at £2 [1]."]):
+                chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if i else None}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
         else:
-            out = {"choices": [{"message": {"content": "Yes"}, "logprobs": {"content": [{"top_logprobs": [
-                {"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}]}]}}]}
+            out = {"id": "c2", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [{
+                "index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "Yes"},
+                "logprobs": {"content": [{"token": "Yes", "logprob": -0.1, "bytes": None, "top_logprobs": [
+                    {"token": "Yes", "logprob": -0.1, "bytes": None}, {"token": "No", "logprob": -2.4, "bytes": None}]}]}}]}
             data = json.dumps(out).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -131,9 +141,31 @@ def test_openai_backend_reads_yes_probability_from_logprobs(fake_server):
     assert p == pytest.approx(math.exp(-0.1) / (math.exp(-0.1) + math.exp(-2.4)))
 
 
+def test_openai_backend_reports_a_refused_request_in_one_line(fake_server):
+    from rag.errors import ModelServerError
+
+    b = OpenAIBackend(f"http://127.0.0.1:{fake_server.server_address[1]}/v1", "missing")
+    with pytest.raises(ModelServerError) as info:
+        list(b.stream(PROMPT, max_tokens=5))
+    assert str(info.value).endswith("refused the request for model 'missing' (HTTP 404: model 'missing' not found try another)")
+    assert fake_server.requests[-1]["stream_options"] == {"include_usage": True}
+
+
 def test_openai_backend_reports_an_unreachable_server_clearly():
     from rag.errors import ModelError
 
     b = OpenAIBackend("http://127.0.0.1:9/v1", "m", timeout=2)
-    with pytest.raises(ModelError, match="did not answer"):
+    with pytest.raises(ModelError, match="is not reachable"):
         list(b.stream(PROMPT, max_tokens=5))
+
+
+def test_the_openai_timeout_comes_from_settings():
+    from rag.config import Settings
+    from rag.registry import get_backend
+
+    settings = Settings(backend="openai", openai_base_url="http://127.0.0.1:9/v1", openai_model="m", openai_timeout_s=7.5)
+    backend = get_backend(settings)
+    assert isinstance(backend, OpenAIBackend) and backend.timeout == 7.5
+    assert Settings.from_env({"RAG_OPENAI_TIMEOUT_S": "3"}).openai_timeout_s == 3.0
+    with pytest.raises(ValueError, match="openai_timeout_s"):
+        Settings(openai_timeout_s=0)
