@@ -558,6 +558,8 @@ class PgHybridRetriever:
         rrf_k: Reciprocal-rank-fusion constant (default 60).
         min_dense_score: Relevance floor on the best cosine similarity (default 0.25).
         min_keyword_score: A keyword score that counts as relevant on its own (default 0.3).
+        min_card_score: Relevance floor on the cosine similarity to a returned document card (default
+            0.18, as with FAISS).
     """
 
     def __init__(
@@ -569,6 +571,7 @@ class PgHybridRetriever:
         rrf_k: int = 60,
         min_dense_score: float = 0.25,
         min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE,
+        min_card_score: float = 0.18,
     ) -> None:
         if candidates < 1:
             raise ValueError("candidates must be at least 1")
@@ -580,6 +583,7 @@ class PgHybridRetriever:
         self.rrf_k = rrf_k
         self.min_dense_score = min_dense_score
         self.min_keyword_score = min_keyword_score
+        self.min_card_score = min_card_score
 
     def query(self, question: str, query_vector: np.ndarray, k: int) -> RetrievalResult:
         """Run the fused query for a question and its (unit) vector."""
@@ -608,7 +612,10 @@ class PgHybridRetriever:
         ]
         best_dense = float(rows[0][12] or 0.0) if rows else 0.0
         best_kw = float(rows[0][13] or 0.0) if rows else 0.0
-        relevant = bool(rows) and (best_dense >= self.min_dense_score or best_kw >= self.min_keyword_score)
+        best_card = max((p.dense_score for p in passages if p.chunk.is_card), default=0.0)
+        relevant = bool(rows) and (
+            best_dense >= self.min_dense_score or best_kw >= self.min_keyword_score or best_card >= self.min_card_score
+        )
         return RetrievalResult(
             passages=passages,
             relevant=relevant,

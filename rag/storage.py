@@ -108,7 +108,9 @@ def make_retriever(store: AnyStore, embedder: Any, settings: Settings) -> AnyRet
     if getattr(store, "kind", "") == "pgvector":
         from .pgstore import PgHybridRetriever
 
-        return PgHybridRetriever(store, embedder, min_keyword_score=settings.min_keyword_score, **common)  # type: ignore[arg-type]
+        return PgHybridRetriever(
+            store, embedder, min_keyword_score=settings.min_keyword_score, min_card_score=settings.min_card_score, **common  # type: ignore[arg-type]
+        )
     from .retriever import HybridRetriever
 
     return HybridRetriever(

@@ -74,3 +74,18 @@ def test_offsets_round_trip_on_arbitrary_text(chunker, text):
 def test_offsets_round_trip_on_repetitive_text(chunker, parts):
     text = "".join(parts)
     _check(text, chunker.split_text(text), chunker)
+
+
+def test_the_document_card_is_a_chunk_of_its_own_and_offsets_still_round_trip():
+    from rag.chunker import Chunker, ChunkerConfig
+    from rag.loaders import document_card
+    from rag.types import Document
+
+    card = document_card("Bus fares", {"author": "Jane Doe", "date": "2024-05-01"})
+    body = "\n\n".join(f"Paragraph {i} says that single bus fares stay capped at two pounds." for i in range(30))
+    text = f"{card}\n\n{body}"
+    doc = Document("d", "/x.txt", "Bus fares", text)
+    chunks = Chunker(lambda t: len(t.split()), ChunkerConfig(40, 8, 256)).run(doc)
+    assert chunks[0].text == card and chunks[0].is_card and chunks[0].start == 0
+    assert all(not c.is_card and "About this document" not in c.text for c in chunks[1:])
+    assert len(chunks) > 2 and all(text[c.start : c.end] == c.text for c in chunks)
