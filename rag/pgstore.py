@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexFormatError, RagError
-from .retriever import RetrievalResult
-from .store import IndexSettings
+from .retriever import FusedRetriever, RetrievalResult
+from .store import IndexSettings, check_addition, drop_document
 from .types import Chunk, Document, Passage
 
 log = logging.getLogger(__name__)
@@ -197,19 +197,7 @@ class PgVectorStore:
                     f"the pgvector index in schema {schema!r} has schema version {version!r}, this program reads "
                     f"version {PG_SCHEMA_VERSION}: {rebuild}"
                 )
-            try:
-                settings = IndexSettings(**meta["settings"])
-            except (KeyError, TypeError) as exc:
-                raise IndexFormatError(f"the pgvector index in schema {schema!r} lacks its settings: {rebuild}") from exc
-            if expected is not None and settings != expected:
-                diffs = [
-                    f"{k}: index has {getattr(settings, k)!r}, settings ask for {getattr(expected, k)!r}"
-                    for k in settings.__dataclass_fields__
-                    if getattr(settings, k) != getattr(expected, k)
-                ]
-                raise IndexFormatError(
-                    f"the pgvector index in schema {schema!r} was built with other settings ({'; '.join(diffs)}): {rebuild}"
-                )
+            settings = IndexSettings.checked(meta.get("settings"), expected, f"the pgvector index in schema {schema!r}", rebuild)
         except BaseException:
             probe.close()
             raise
@@ -269,35 +257,19 @@ class PgVectorStore:
     def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
         """Add a document with its chunks and their vectors (stored by the next ``save``)."""
         vectors = np.asarray(vectors)
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk is required")
-        if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != self.settings.dim):
-            raise ValueError(f"vectors must have shape (n, {self.settings.dim})")
         with self._lock:
-            if doc.doc_id in self.documents:
-                raise ValueError(f"document {doc.doc_id} is already indexed")
-            new_ids = {c.chunk_id for c in chunks}
-            if len(new_ids) != len(chunks) or new_ids & self.chunks.keys():
-                raise ValueError(f"chunk ids of {doc.doc_id} are repeated or already in use")
-            for c in chunks:
-                if c.doc_id != doc.doc_id:
-                    raise ValueError("chunk belongs to another document")
+            check_addition(self, doc, chunks, vectors)
             self.documents[doc.doc_id] = doc
             for c in chunks:
                 self.chunks[c.chunk_id] = c
             if chunks:
-                self.next_chunk_id = max(self.next_chunk_id, max(new_ids) + 1)
+                self.next_chunk_id = max(self.next_chunk_id, max(c.chunk_id for c in chunks) + 1)
             self._added[doc.doc_id] = (doc, list(chunks), np.ascontiguousarray(vectors, dtype=np.float32))
 
     def remove_document(self, doc_id: str) -> int:
         """Remove a document and its chunks (from the database at the next ``save``); returns the chunks removed."""
         with self._lock:
-            if doc_id not in self.documents:
-                raise KeyError(doc_id)
-            del self.documents[doc_id]
-            ids = [cid for cid, c in self.chunks.items() if c.doc_id == doc_id]
-            for cid in ids:
-                del self.chunks[cid]
+            ids = drop_document(self, doc_id)
             if self._added.pop(doc_id, None) is None or not self._fresh:
                 self._removed.add(doc_id)
             return len(ids)
@@ -535,7 +507,7 @@ KEYWORD_NORMALIZATION = 32
 DEFAULT_MIN_KEYWORD_SCORE = 0.3
 
 
-class PgHybridRetriever:
+class PgHybridRetriever(FusedRetriever):
     """Dense (HNSW) + keyword (``ts_rank_cd``) retrieval fused by reciprocal rank in one SQL query.
 
     Scores in the returned passages: ``score`` is the fused RRF score; ``dense_score`` is the
@@ -563,27 +535,10 @@ class PgHybridRetriever:
     """
 
     def __init__(
-        self,
-        store: PgVectorStore,
-        embedder: Any,
-        *,
-        candidates: int = 30,
-        rrf_k: int = 60,
-        min_dense_score: float = 0.25,
-        min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE,
-        min_card_score: float = 0.18,
+        self, store: PgVectorStore, embedder: Any, *, min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE, **common: Any
     ) -> None:
-        if candidates < 1:
-            raise ValueError("candidates must be at least 1")
-        if rrf_k < 1:
-            raise ValueError("rrf_k must be at least 1")
-        self.store = store
-        self.embedder = embedder
-        self.candidates = candidates
-        self.rrf_k = rrf_k
-        self.min_dense_score = min_dense_score
+        super().__init__(store, embedder, **common)
         self.min_keyword_score = min_keyword_score
-        self.min_card_score = min_card_score
 
     def query(self, question: str, query_vector: np.ndarray, k: int) -> RetrievalResult:
         """Run the fused query for a question and its (unit) vector."""

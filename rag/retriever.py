@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -97,30 +98,22 @@ class BM25Index:
         return [(int(self.ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
-class HybridRetriever:
-    """Find the passages of a store that answer a question.
+class FusedRetriever:
+    """What the hybrid retrievers share: candidates per ranking, the fusion constant, the relevance floors.
 
     Args:
         store: The loaded index.
         embedder: The embedder the index was built with.
-        candidates: Candidates taken from each retriever before fusion (default 30).
+        candidates: Candidates taken from each ranking before fusion (default 30).
         rrf_k: Reciprocal-rank-fusion constant (default 60).
         min_dense_score: Relevance floor on the best cosine similarity (default 0.25).
-        min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
         min_card_score: Relevance floor on the cosine similarity to a document card, the one-line
             metadata passage of a document (default 0.18): questions about a document itself
             ("who wrote it?") share few words with anything, so a card counts at a lower similarity.
     """
 
     def __init__(
-        self,
-        store: IndexStore,
-        embedder: Embedder,
-        *,
-        candidates: int = 30,
-        rrf_k: int = 60,
-        min_dense_score: float = 0.25,
-        min_bm25_score: float = 6.0,
+        self, store: Any, embedder: Any, *, candidates: int = 30, rrf_k: int = 60, min_dense_score: float = 0.25,
         min_card_score: float = 0.18,
     ) -> None:
         if candidates < 1:
@@ -132,8 +125,19 @@ class HybridRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.min_dense_score = min_dense_score
-        self.min_bm25_score = min_bm25_score
         self.min_card_score = min_card_score
+
+
+class HybridRetriever(FusedRetriever):
+    """Find the passages of a FAISS store that answer a question: dense + BM25, fused by reciprocal rank.
+
+    Takes ``FusedRetriever``'s arguments, and:
+        min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
+    """
+
+    def __init__(self, store: IndexStore, embedder: Embedder, *, min_bm25_score: float = 6.0, **common: Any) -> None:
+        super().__init__(store, embedder, **common)
+        self.min_bm25_score = min_bm25_score
         self._bm25: BM25Index | None = None
         self._bm25_key: tuple[int, int] | None = None
         self._lock = threading.Lock()

@@ -114,6 +114,59 @@ class IndexSettings:
     chunk_tokens: int
     chunk_overlap: int
 
+    @classmethod
+    def checked(cls, stored: Any, expected: "IndexSettings | None", where: str, rebuild: str) -> "IndexSettings":
+        """The settings an index was saved with (``stored``, a dict), checked against ``expected``.
+
+        Raises:
+            IndexFormatError: missing or malformed, or different from ``expected``; the message names
+                ``where`` the index is and says how to ``rebuild`` it.
+        """
+        try:
+            settings = cls(**stored)
+        except (KeyError, TypeError) as exc:
+            raise IndexFormatError(f"{where} lacks its settings: {rebuild}") from exc
+        if expected is not None and settings != expected:
+            diffs = [
+                f"{k}: index has {getattr(settings, k)!r}, settings ask for {getattr(expected, k)!r}"
+                for k in settings.__dataclass_fields__
+                if getattr(settings, k) != getattr(expected, k)
+            ]
+            raise IndexFormatError(f"{where} was built with other settings ({'; '.join(diffs)}): {rebuild}")
+        return settings
+
+
+def check_addition(store: Any, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Refuse an addition that would corrupt ``store`` (any store with ``documents``, ``chunks``, ``settings``).
+
+    Raises:
+        ValueError: not one vector per chunk, vectors of the wrong width, a document already indexed,
+            chunk ids repeated or in use (reused ids leave more vectors than chunks: an index that
+            cannot be loaded), or a chunk of another document.
+    """
+    if len(chunks) != len(vectors):
+        raise ValueError("one vector per chunk is required")
+    if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != store.settings.dim):
+        raise ValueError(f"vectors must have shape (n, {store.settings.dim})")
+    if doc.doc_id in store.documents:
+        raise ValueError(f"document {doc.doc_id} is already indexed")
+    new_ids = {c.chunk_id for c in chunks}
+    if len(new_ids) != len(chunks) or new_ids & store.chunks.keys():
+        raise ValueError(f"chunk ids of {doc.doc_id} are repeated or already in use")
+    if any(c.doc_id != doc.doc_id for c in chunks):
+        raise ValueError("chunk belongs to another document")
+
+
+def drop_document(store: Any, doc_id: str) -> list[int]:
+    """Remove a document and its chunks from ``store``'s tables; returns the chunk ids (``KeyError`` if unknown)."""
+    if doc_id not in store.documents:
+        raise KeyError(doc_id)
+    del store.documents[doc_id]
+    ids = [cid for cid, c in store.chunks.items() if c.doc_id == doc_id]
+    for cid in ids:
+        del store.chunks[cid]
+    return ids
+
 
 def new_faiss_index(dim: int, n_expected: int):
     import faiss
@@ -195,17 +248,7 @@ class IndexStore:
                 f"the index at {path} has format version {m.get('format_version')!r}, this program reads "
                 f"version {FORMAT_VERSION}: {rebuild}"
             )
-        try:
-            settings = IndexSettings(**m["settings"])
-        except (KeyError, TypeError) as exc:
-            raise IndexFormatError(f"the manifest of {path} lacks its settings: {rebuild}") from exc
-        if expected is not None and settings != expected:
-            diffs = [
-                f"{k}: index has {getattr(settings, k)!r}, settings ask for {getattr(expected, k)!r}"
-                for k in settings.__dataclass_fields__
-                if getattr(settings, k) != getattr(expected, k)
-            ]
-            raise IndexFormatError(f"the index at {path} was built with other settings ({'; '.join(diffs)}): {rebuild}")
+        settings = IndexSettings.checked(m.get("settings"), expected, f"the index at {path}", rebuild)
         files = m.get("files") or {}
         for role in ("vectors", "chunks", "documents"):
             info = files.get(role)
@@ -248,22 +291,11 @@ class IndexStore:
 
     def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
         """Add a document with its chunks (ids from ``next_chunk_id``) and their vectors."""
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk is required")
-        if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != self.settings.dim):
-            raise ValueError(f"vectors must have shape (n, {self.settings.dim})")
         with self._lock:
-            if doc.doc_id in self.documents:
-                raise ValueError(f"document {doc.doc_id} is already indexed")
-            new_ids = {c.chunk_id for c in chunks}
-            if len(new_ids) != len(chunks) or new_ids & self.chunks.keys():
-                # Reused ids would leave more vectors than chunks (an index that cannot be loaded).
-                raise ValueError(f"chunk ids of {doc.doc_id} are repeated or already in use")
+            check_addition(self, doc, chunks, vectors)
             self.documents[doc.doc_id] = doc
             ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
             for c in chunks:
-                if c.doc_id != doc.doc_id:
-                    raise ValueError("chunk belongs to another document")
                 self.chunks[c.chunk_id] = c
             if len(ids):
                 self.next_chunk_id = max(self.next_chunk_id, int(ids.max()) + 1)
@@ -279,12 +311,7 @@ class IndexStore:
     def remove_document(self, doc_id: str) -> int:
         """Remove a document, its chunks and their vectors; returns the number of chunks removed."""
         with self._lock:
-            if doc_id not in self.documents:
-                raise KeyError(doc_id)
-            del self.documents[doc_id]
-            ids = [cid for cid, c in self.chunks.items() if c.doc_id == doc_id]
-            for cid in ids:
-                del self.chunks[cid]
+            ids = drop_document(self, doc_id)
             if ids:
                 id_arr = np.array(ids, dtype=np.int64)
                 removed = self.index.remove_ids(id_arr)
