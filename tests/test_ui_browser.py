@@ -60,7 +60,8 @@ def app_url(article_settings, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+        pytest.fail("Debian's chromium is not installed: `make test` installs it as root (`make system-deps`), "
+                    "or run `sudo apt-get install -y chromium`; deselect with -m 'not browser'")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
