@@ -21,6 +21,8 @@ Sections (each one is independent: a failure is recorded in bench.json and the o
 * ``cold_start``: ``rag ask`` from a shell to its first answer byte and to exit, vs ``python -c "import rag"``.
 * ``serve_rss``: peak RSS of ``rag serve`` after answering one question through the page.
 * ``retrieval``: latency, recall@10 and memory of the store's index types on synthetic clustered vectors.
+* ``pgvector``: the Postgres + pgvector store on a throw-away local server, beside FAISS: ingest rate,
+  HNSW query p50 and recall@10 (10k vectors quick, 100k full), the fused dense + keyword query.
 
 The exit status is 0 when every section ran (targets missed are reported, not failed), 1 otherwise.
 """
@@ -44,7 +46,15 @@ from rag import Settings, setup_offline
 from .common import Context, DEFAULT_OUT, Plan, SECTIONS
 from .processes import bench_cold_start, bench_serve_rss
 from .report import evaluate_targets, render_markdown
-from .sections import bench_ask, bench_generation, bench_indexing, bench_judge, bench_retrieval_section, load_seed_questions
+from .sections import (
+    bench_ask,
+    bench_generation,
+    bench_indexing,
+    bench_judge,
+    bench_pgvector_section,
+    bench_retrieval_section,
+    load_seed_questions,
+)
 from .stats import jsonable, peak_rss_bytes
 
 __all__ = ["main", "run", "Plan", "SECTIONS", "evaluate_targets", "render_markdown", "load_seed_questions"]
@@ -59,6 +69,7 @@ RUNNERS: dict[str, Callable[[Context], dict]] = {
     "cold_start": bench_cold_start,
     "serve_rss": bench_serve_rss,
     "retrieval": bench_retrieval_section,
+    "pgvector": bench_pgvector_section,
 }
 
 

@@ -15,7 +15,7 @@ SEED = PROJECT_ROOT / "eval" / "datasets" / "seed.jsonl"
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
 COLD_QUESTION = "What share of swimming pools are at risk of closure?"
 WARMUP_QUESTION = "What did Michael Gove say about the Levelling Up Fund?"
-SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval")
+SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval", "pgvector")
 
 #: (key in the results, label, comparison, threshold, unit)
 TARGETS = [
@@ -45,6 +45,7 @@ class Plan:
         self.import_runs = 3
         self.retrieval_sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
         self.retrieval_queries = 200
+        self.pgvector_size = 10_000 if quick else 100_000
         self.serve_timeout_s = 150 if quick else 300
 
 

@@ -133,6 +133,13 @@ def render_markdown(payload: dict) -> str:
             for row in s["nprobe_curve"]:
                 L.append(f"| {row['nprobe']} | {_f(row['p50_ms'])} | {_f(row['p99_ms'])} | {_f(row['recall_at_k'], 3)} |")
             L.append(f"\nSmallest nprobe meeting p50 < 10 ms and recall >= 0.95: {s.get('smallest_nprobe_meeting_target')}")
+    pg = r.get("pgvector") or {}
+    if "query_p50_ms" in pg:
+        L.append(
+            f"| pgvector {pg['n']:,} (HNSW, Postgres on this machine): query p50 | {_f(pg['query_p50_ms'])} ms | "
+            f"FAISS rows above, same run | recall@10 {_f(pg['recall_at_10'], 3)}; ingest {_f(pg['ingest_chunks_per_s'], 0)} "
+            f"chunks/s; fused dense + keyword query p50 {_f(pg['hybrid_p50_ms'])} ms |"
+        )
     if rt.get("data"):
         L += ["", f"Synthetic vectors: {rt['data']}; {rt['n_queries']} single queries, k={rt['k']}."]
     errs = {k: v["error"] for k, v in r.items() if isinstance(v, dict) and "error" in v}

@@ -446,3 +446,26 @@ def bench_retrieval_section(ctx: "Context") -> dict:
             res["1m_p50_ms"] = r["latency_ms"]["p50"]
             res["1m_recall"] = r["recall_at_k"]
     return res
+
+
+def bench_pgvector_section(ctx: "Context") -> dict:
+    """The Postgres + pgvector store beside FAISS in the same run: ingest rate, HNSW query p50 and
+    recall@10 on clustered synthetic vectors (10k quick, 100k full), on a throw-away local server."""
+    from ..pgserver import start_server
+    from .pgvector import BENCH_SERVER_CONF, bench_pgvector
+
+    n = ctx.plan.pgvector_size
+    server = start_server(BENCH_SERVER_CONF, durable=True)
+    try:
+        report = bench_pgvector(server.dsn, n, n_queries=ctx.plan.retrieval_queries, data="clustered")
+    finally:
+        server.stop()
+    default = next((r for r in report["dense"] if r.get("default")), report["dense"][0])
+    return {
+        "n": n,
+        "ingest_chunks_per_s": report["bulk_ingest"]["chunks_per_s"],
+        "query_p50_ms": default["p50_ms"],
+        "recall_at_10": default["recall_at_k"],
+        "hybrid_p50_ms": report["hybrid"]["p50_ms"],
+        "report": report,
+    }
