@@ -149,10 +149,28 @@ class LlamaCppBackend:
 
     def prompt_tokens(self, prompt: ChatPrompt) -> list[int]:
         """Head and tail tokenised apart, so a shared head always yields the same tokens."""
-        tokens = self.head_tokens(prompt) + self.tail_tokens(prompt)
+        return self._split_tokens(prompt)[0]
+
+    def _split_tokens(self, prompt: ChatPrompt) -> tuple[list[int], int]:
+        """The prompt's tokens and the length of its head."""
+        head = self.head_tokens(prompt)
+        tokens = head + self.tail_tokens(prompt)
         if len(tokens) >= self.n_ctx - 8:
             raise ModelError(f"the prompt has {len(tokens)} tokens, over the model's context of {self.n_ctx}")
-        return tokens
+        return tokens, len(head)
+
+    def _reuse_head_only(self, tokens: list[int], head: int) -> int:
+        """Keep at most the prompt head of what the KV cache holds; returns the tokens kept.
+
+        The tail (question or claim) is then always evaluated afresh in one batch from the end of the
+        head, so a prompt gives the same logits, and greedy decoding the same answer, whatever was
+        asked before (reusing part of a previous tail changes the batching, and with it the floats).
+        """
+        keep = min(self._cached_prefix(tokens), head, len(tokens) - 1)
+        if self.llm.n_tokens > keep:
+            self.llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            self.llm.n_tokens = keep
+        return keep
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         n = 0
@@ -168,9 +186,9 @@ class LlamaCppBackend:
         with self.lock:
             t0 = time.perf_counter()
             stats.wait_s = t0 - t_wait
-            tokens = self.prompt_tokens(prompt)
+            tokens, head = self._split_tokens(prompt)
             stats.prompt_tokens = len(tokens)
-            stats.cached_tokens = self._cached_prefix(tokens)
+            stats.cached_tokens = self._reuse_head_only(tokens, head)
             max_tokens = max(1, min(max_tokens, self.n_ctx - len(tokens) - 1))
             pending = b""
             n = 0
@@ -269,22 +287,21 @@ class LlamaCppBackend:
                     tmp.unlink(missing_ok=True)
             return "computed"
 
-    def next_token_logits(self, tokens: list[int]) -> np.ndarray:
-        """Evaluate ``tokens`` (reusing the cached prefix) and return the next-token logits."""
+    def next_token_logits(self, tokens: list[int], head: int | None = None) -> np.ndarray:
+        """Evaluate ``tokens`` (reusing the cached prefix, at most the first ``head`` tokens) and return
+        the next-token logits."""
         import llama_cpp
 
         llm = self.llm
-        prefix = self._cached_prefix(tokens)
-        if prefix >= len(tokens):
-            prefix = len(tokens) - 1  # replay one token to get fresh logits
-        llm.n_tokens = prefix
+        prefix = self._reuse_head_only(tokens, len(tokens) if head is None else head)
         llm.eval(tokens[prefix:])
         ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
 
     def yes_probability(self, prompt: ChatPrompt) -> float:
         with self.lock:
-            logits = self.next_token_logits(self.prompt_tokens(prompt))
+            tokens, head = self._split_tokens(prompt)
+            logits = self.next_token_logits(tokens, head)
         return yes_share(logits, self._yes_ids, self._no_ids)
 
 

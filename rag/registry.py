@@ -74,16 +74,18 @@ def _load_backend(settings: Settings) -> Backend:
     return LlamaCppBackend(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
 
 
-def loaded_backends() -> int:
-    """How many model contexts this process holds: at most one per (model, role), however many calls."""
+def loaded_backends(*, local: bool = False) -> int:
+    """How many model contexts this process holds: at most one per (model, context role), however many
+    calls; with ``local``, only those running in this process (not clients of a model server)."""
     with _lock:
-        return len(_backends)
+        return sum(1 for key in _backends if not (local and key[0] == "openai"))
 
 
 def loaded_models() -> int:
-    """How many distinct model weights this process has loaded (contexts of one model share them)."""
+    """How many distinct model weights this process holds (contexts of one model share them; a
+    remote OpenAI-compatible server's weights are not in this process)."""
     with _lock:
-        return len({key[:2] for key in _backends})
+        return len({key[:2] for key in _backends if key[0] != "openai"})
 
 
 @atexit.register

@@ -86,7 +86,7 @@ def test_16_concurrent_questions_get_their_own_cited_answers_from_one_shared_mod
 
     # Warm up: models loaded and the corpus prompt cached before measuring.
     _check_answer(assistant.ask(QUESTIONS[0][0]), *QUESTIONS[0], assistant)
-    backends_before = loaded_backends()
+    backends_before = loaded_backends(local=True)
     rss_before = rss_bytes()
     peak = {"rss": rss_before}
     stop = threading.Event()
@@ -121,7 +121,7 @@ def test_16_concurrent_questions_get_their_own_cited_answers_from_one_shared_mod
     # Greedy decoding: the same question gives the same answer however the requests interleave.
     assert all(len(texts) == 1 for texts in by_question.values()), by_question
 
-    assert loaded_backends() == backends_before and backends_before <= 2  # answer + judge contexts, loaded once
+    assert loaded_backends(local=True) == backends_before and backends_before <= 2  # answer + judge contexts, loaded once
     growth = rss_after - rss_before
     latencies = [s for _, _, s, _ in results]
     stats = {

@@ -66,12 +66,13 @@ def test_the_model_is_loaded_once_per_process(assistant):
     from rag.registry import loaded_backends, loaded_models
 
     assistant.ask("What share of swimming pools are at risk of closure?")
-    before = loaded_backends()
+    before = loaded_backends(local=True)
     assistant.ask("Why are leisure centres at risk?")
     assistant.ask("What does collaboration require?")
-    # One set of weights; at most an answer context and a judge context over it, reused by every call.
+    # One set of weights; at most an answer context and a judge context over it, reused by every call
+    # (other tests may have made clients of a remote model server: those hold no weights here).
     assert loaded_models() == 1
-    assert loaded_backends() == before <= 2
+    assert loaded_backends(local=True) == before <= 2
 
 
 def test_module_level_ask_uses_the_given_index(article_settings):
