@@ -147,26 +147,27 @@ class Indexer:
             docs.append(doc)
 
         by_source = store.source_map()
+        # Leaving: documents from an indexed folder that no longer exist there (or all others with prune).
+        roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
+        leaving: dict[str, str] = {}
+        for source, doc_id in by_source.items():
+            sp = Path(source)
+            vanished = any(root in sp.parents for root in roots) and not sp.exists()
+            if source not in seen_sources and (prune or vanished):
+                leaving[source] = doc_id
         to_add: list[tuple[Document, str]] = []
         for doc in docs:
             old = by_source.get(doc.source)
             if old == doc.doc_id:
                 report.unchanged.append(doc.source)
-            elif doc.doc_id in store.documents:
+            elif doc.doc_id in store.documents and doc.doc_id not in leaving.values():
                 report.skipped.append((doc.source, f"duplicate of {store.documents[doc.doc_id].source}"))
             else:
+                # New, changed, or the same text under a new path while the old path leaves (a moved file).
                 to_add.append((doc, "updated" if old else "added"))
-
-        # Removed: documents from an indexed folder that no longer exist there (or all others with prune).
-        roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
-        for source, doc_id in list(by_source.items()):
-            if source in seen_sources:
-                continue
-            sp = Path(source)
-            vanished = any(root in sp.parents for root in roots) and not sp.exists()
-            if prune or vanished:
-                store.remove_document(doc_id)
-                report.removed.append(source)
+        for source, doc_id in leaving.items():
+            store.remove_document(doc_id)
+            report.removed.append(source)
 
         # Embed new and changed documents together, in batches, with a progress bar.
         if to_add:

@@ -96,3 +96,24 @@ def test_re_indexing_an_unchanged_pdf_reports_its_scanned_page_again(tmp_path):
     _, report = indexer.run([pdf], progress=False)
     assert report.unchanged == [str(pdf.resolve())]
     assert report.warnings == [(str(pdf), "page 2 has no text layer (scanned?); OCR it to index it")]
+
+
+def test_a_file_moved_to_another_folder_is_reindexed_there_when_the_old_place_is_pruned(tmp_path):
+    text = "Bus fares\n\nSingle bus fares stay capped at two pounds until the end of the year."
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    old_dir.mkdir()
+    new_dir.mkdir()
+    (old_dir / "fares.txt").write_text(text, encoding="utf-8")
+    indexer = _indexer(tmp_path)
+    store, _ = indexer.run([old_dir], progress=False)
+    # The same text now also sits in another folder; indexing only that folder with --prune moves it.
+    (new_dir / "fares.txt").write_text(text, encoding="utf-8")
+    store, report = indexer.run([new_dir], prune=True, progress=False, store=store)
+    assert [s for s, _ in report.skipped] == []
+    assert report.removed == [str((old_dir / "fares.txt").resolve())]
+    assert report.added == [str((new_dir / "fares.txt").resolve())]
+    assert [d.source for d in IndexStore.load(tmp_path / "index").documents.values()] == report.added
+    # Without prune, a copy under another name is still refused as a duplicate.
+    (old_dir / "copy.txt").write_text(text, encoding="utf-8")
+    _, again = indexer.run([old_dir], progress=False, store=store)
+    assert again.skipped and "duplicate of" in again.skipped[0][1]
