@@ -34,7 +34,7 @@ from .policy import ABSTAIN_TEXT, AnswerPolicy
 from .rewriter import QueryRewriter
 from .storage import AnyStore, store_exists
 from .types import Answer, AnswerStats, Checking, Citation, DraftPiece, Event, Final, Passage, Reason, Sentence
-from .verifier import Verifier
+from .verifier import MODES, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -238,10 +238,12 @@ class Assistant:
             ValueError: empty, whitespace-only or over-long question (before anything is yielded).
         """
         q = clean_question(question, self.settings.max_question_chars)
-        verifier = self.verifier(judge)  # validates the mode before anything runs
-        return self._stream(q, k or self.settings.top_k, history, strict, verifier)
+        mode = judge or self.settings.judge
+        if mode not in MODES:
+            raise ValueError(f"unknown judge mode {mode!r}: use {', '.join(MODES)}")
+        return self._stream(q, k or self.settings.top_k, history, strict, mode)
 
-    def _stream(self, q: str, k: int, history, strict: bool | None, verifier: Verifier) -> Iterator[Event]:
+    def _stream(self, q: str, k: int, history, strict: bool | None, mode: str) -> Iterator[Event]:
         clock, stats = _Clock(), AnswerStats()
         standalone = self.rewriter.run(q, history) if history else q
         stats.rewrite_s = clock.lap()
@@ -267,6 +269,7 @@ class Assistant:
         yield Checking()
 
         clock.lap()
+        verifier = self.verifier(mode)  # the judge model loads here, after the first words are out
         raw = "".join(pieces).strip()
         sentences = attach_citations(raw, [p.text for p in ctx.passages], min_overlap=self.settings.citation_min_overlap)
         if reason := self.policy.screen(raw, sentences):
