@@ -129,8 +129,3 @@ class ContextBuilder:
         ]
         prefix = self.warm(store, context)
         return Context(ChatPrompt(SYSTEM, context, answer_tail(question)), passages, True, prefix)
-
-    def invalidate(self) -> None:
-        """Forget the cached whole-corpus context (after the index changed)."""
-        with self._lock:
-            self._cache = None

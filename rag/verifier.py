@@ -70,10 +70,6 @@ class Verifier:
             relevance=settings.relevance_threshold,
         )
 
-    def with_mode(self, mode: str) -> Verifier:
-        """The same verifier in another mode (``llm`` needs the judge this one was given)."""
-        return self if mode == self.mode else Verifier(self.judge, mode=mode, thresholds=self.thresholds)
-
     def _quoted(self, sentence: str, passage: str, question: str) -> bool:
         t = self.thresholds
         return is_extractive(sentence, passage, question, min_coverage=t.quote_min_coverage, min_words=t.quote_min_words)
