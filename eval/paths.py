@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag import RELATED_SOURCES_DIR
+from rag import DEFAULT_SOURCES_DIR
 
 #: The team's question sets, shipped with the project.
 DATASETS = Path(__file__).resolve().parent / "datasets"
-#: The White Paper executive summary (OGL v3.0), shipped in ``index/related/``.
-WHITE_PAPER = RELATED_SOURCES_DIR / "levelling-up-white-paper-executive-summary.txt"
+#: The article, in the default corpus (``index/sources/``).
+ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
+#: The White Paper executive summary (OGL v3.0), in the default corpus beside the article.
+WHITE_PAPER = DEFAULT_SOURCES_DIR / "levelling-up-white-paper-executive-summary.txt"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .config import DEFAULT_INDEX_DIR, DEFAULT_SOURCES_DIR, PROJECT_ROOT, RELATED_SOURCES_DIR, Settings, setup_offline
+from .config import DEFAULT_INDEX_DIR, DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings, setup_offline
 from .errors import IndexFormatError, LoadError, ModelError, RagError
 from .types import (
     Answer,
@@ -86,7 +86,6 @@ __all__ = [
     "DEFAULT_INDEX_DIR",
     "DEFAULT_SOURCES_DIR",
     "PROJECT_ROOT",
-    "RELATED_SOURCES_DIR",
     "Settings",
     "setup_offline",
     "RagError",

@@ -1,6 +1,7 @@
 """Split documents into chunks that the embedder reads whole.
 
-``langchain-text-splitters`` proposes the splits (paragraphs, then lines, then
+Each section (the text between two headings) is split on its own, so a chunk never straddles a
+heading. ``langchain-text-splitters`` proposes the splits (paragraphs, then lines, then
 sentences, then words), sized with the embedder's own tokenizer. Its start
 offsets are not trusted (they come back as -1 for repeated text); offsets are
 computed here and every chunk satisfies ``document.text[start:end] == chunk.text``.
@@ -20,6 +21,31 @@ log = logging.getLogger(__name__)
 
 #: Split points tried in order: paragraphs, lines, sentence ends, clause ends, words, characters.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+
+
+#: A section shorter than this (a heading alone, a title block line) is joined to the next one.
+MIN_SECTION_CHARS = 200
+
+
+def sections(document: Document, body: int = 0) -> list[tuple[int, int]]:
+    """The (start, end) spans of ``document.text[body:]`` between its headings.
+
+    Each heading opens a section, so no chunk runs across a heading and every chunk sits under the
+    heading it belongs to (a numbered list stays under its title).
+    """
+    cuts = sorted({body, *(off for off, _ in document.headings if body < off < len(document.text))})
+    bounds = [*cuts, len(document.text)]
+    out: list[tuple[int, int]] = []
+    for a, b in zip(bounds, bounds[1:]):
+        if out and len(document.text[out[-1][0] : out[-1][1]].strip()) < MIN_SECTION_CHARS:
+            out[-1] = (out[-1][0], b)  # a heading with (almost) nothing under it joins the next section
+        else:
+            out.append((a, b))
+    return [(a, b) for a, b in out if document.text[a:b].strip()]
+
+
+#: Identifies how documents are cut into chunks; stored with an index, so a change asks for a rebuild.
+CHUNKING = "sections-1"
 
 
 @dataclass(frozen=True)
@@ -130,7 +156,8 @@ class Chunker:
         card_end = document.card_end
         body = len(document.text) - len(document.text[card_end:].lstrip())
         spans = ([(0, card_end)] if self.count_tokens(document.text[:card_end]) <= self._limit() else self._cut_long(document.text[:card_end], 0)) if card_end else []
-        spans += [(body + a, body + b) for a, b in self.split_text(document.text[body:])]
+        for a, b in sections(document, body):
+            spans += [(a + s, a + e) for s, e in self.split_text(document.text[a:b])]
         for i, (s, e) in enumerate(spans):
             chunks.append(
                 Chunk(

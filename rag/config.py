@@ -21,7 +21,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES_DIR = PROJECT_ROOT / "index" / "sources"
 #: Documents shipped beside the default corpus but not (yet) part of it, each with its sidecar
 #: metadata and licence (the Levelling Up White Paper executive summary, OGL v3.0).
-RELATED_SOURCES_DIR = PROJECT_ROOT / "index" / "related"
 #: Where the default corpus's index is built.
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "index" / "default"
 
@@ -53,6 +52,15 @@ class Settings:
             few words with any passage).
         whole_corpus_tokens: When every chunk fits in this many prompt tokens, the whole corpus is
             put in a fixed prompt prefix that stays in the model's KV cache (default 1600; 0 disables).
+        window_tokens: A larger corpus is cut into windows of at most this many tokens (runs of one
+            document's chunks, cut at headings); the window holding the best hits is the prompt's
+            KV-cached head (default 1200; 0 gives the top-k passages instead).
+        extra_passages: Top-k passages from outside the chosen window shown after it (default 2).
+        fallback_threshold: When a draft fails its checks, a passage sentence that answers the
+            question with at least this judge probability is shown instead, quoted and cited
+            (default 0.8; above 1 turns the fallback off; needs ``judge=llm``).
+        fallback_on_decline: Also look for such a sentence when the model itself declined
+            (default False).
         model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
         backend: ``llama-cpp`` (default), ``transformers`` or ``openai``.
         openai_base_url: Base URL of an OpenAI-compatible server, for ``backend=openai``.
@@ -130,6 +138,10 @@ class Settings:
     min_bm25_score: float = 6.0
     min_card_score: float = 0.18
     whole_corpus_tokens: int = 1600
+    window_tokens: int = 1200
+    extra_passages: int = 2
+    fallback_threshold: float = 0.8
+    fallback_on_decline: bool = False
     model: str = "qwen2.5-1.5b"
     backend: str = "llama-cpp"
     openai_base_url: str = "http://127.0.0.1:8000/v1"
@@ -191,6 +203,8 @@ class Settings:
             raise ValueError(f"port {self.port} is not a valid port number")
         if self.store not in {"faiss", "pgvector"}:
             raise ValueError(f"unknown store {self.store!r}: use faiss or pgvector")
+        if self.window_tokens < 0 or self.extra_passages < 0 or self.whole_corpus_tokens < 0:
+            raise ValueError("whole_corpus_tokens, window_tokens and extra_passages must be >= 0")
         if not self.openai_timeout_s > 0:
             raise ValueError("openai_timeout_s must be a positive number of seconds")
 

@@ -180,7 +180,7 @@ class Indexer:
                 all_chunks.append((doc, chunks))
             flat = [c for _, chunks in all_chunks for c in chunks]
             t_embed = time.perf_counter()
-            vectors = self._embed([c.text for c in flat], progress=progress)
+            vectors = self._embed([c.embed_text for c in flat], progress=progress)
             report.embed_seconds = time.perf_counter() - t_embed
             pos = 0
             for (doc, kind), (_, chunks) in zip(to_add, all_chunks):
@@ -217,7 +217,7 @@ class Indexer:
             chunked.append((doc, self.chunker.run(doc, store.next_chunk_id + sum(len(c) for _, c in chunked))))
         flat = [c for _, cs in chunked for c in cs]
         t_embed = time.perf_counter()
-        vectors = self._embed([c.text for c in flat], progress=progress)
+        vectors = self._embed([c.embed_text for c in flat], progress=progress)
         report.embed_seconds = time.perf_counter() - t_embed
         pos = 0
         for doc, cs in chunked:

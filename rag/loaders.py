@@ -157,7 +157,8 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
 
 
 def _headings_plain(text: str) -> list[tuple[int, str]]:
-    """Headings of plain text: short lines without final punctuation, standing alone."""
+    """Headings of plain text: short lines standing alone, without final punctuation (a short
+    question, "What are the drivers?", may be one)."""
     out: list[tuple[int, str]] = []
     pos = 0
     lines = text.split("\n")
@@ -170,7 +171,9 @@ def _headings_plain(text: str) -> list[tuple[int, str]]:
             and prev_blank
             and next_blank
             and len(s) <= 120
-            and not s.endswith((".", "?", "!", ":", ";", ","))
+            and not s.endswith((".", "!", ":", ";", ","))
+            and not (s.endswith("?") and len(s) > 100)
+            and not s[0].islower()
             and len(s.split()) >= 2
             and not re.match(r"(?i)(updated|published|posted|date|by)\b", s)
         ):

@@ -187,7 +187,7 @@ class PgVectorStore:
             IndexFormatError: no index, another schema version, or other embedder/chunker settings;
                 the message gives the command that rebuilds it.
         """
-        probe = cls(dsn, expected or IndexSettings("", 0, 0, 0, 0), schema=schema, **kw)
+        probe = cls(dsn, expected or IndexSettings("", 0, 0, 0, 0, ""), schema=schema, **kw)
         try:
             meta = probe.read_meta()
             rebuild = _rebuild_hint(schema)

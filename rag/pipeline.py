@@ -4,9 +4,10 @@
 
     question --clean_question--> QueryRewriter (follow-ups only) --> Collection.retriever (hybrid search)
       --AnswerPolicy.before_generation: nothing relevant? abstain-->
-    ContextBuilder (whole corpus in a cached prefix, or the top-k passages) --> generator (streams a draft)
+    ContextBuilder (a KV-cached window of the corpus around the best hits, + other top hits) --> generator (streams a draft)
       --> attach_citations --AnswerPolicy.screen: code or a refusal? abstain-->
-    Verifier (numbers -> quotes -> judge, per sentence) --AnswerPolicy.review: unsupported / not an answer? abstain-->
+    Verifier (numbers -> quotes -> judge, per sentence) --AnswerPolicy.review: unsupported / not an answer?-->
+      QuoteFallback (a passage sentence that answers the question, quoted) or abstain
     AnswerPolicy.keep --> Answer
 
 ``ask`` returns the final ``Answer``; ``stream`` yields ``DraftPiece`` events while the model writes,
@@ -28,6 +29,7 @@ from .collection import Collection
 from .config import Settings, setup_offline
 from .context import ContextBuilder
 from .errors import RagError
+from .fallback import QuoteFallback
 from .generator import Backend, GenerationStats
 from .indexer import IndexReport
 from .policy import ABSTAIN_TEXT, AnswerPolicy
@@ -82,8 +84,8 @@ class Assistant:
 
     Args:
         settings: All settings (default: ``Settings.from_env()``).
-        collection, generator, context, rewriter, verifier, policy: Components to use instead of
-            the ones built from ``settings`` (tests hand in fakes this way).
+        collection, generator, context, rewriter, verifier, policy, fallback: Components to use
+            instead of the ones built from ``settings`` (tests hand in fakes this way).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Assistant:
         rewriter: QueryRewriter | None = None,
         verifier: Verifier | None = None,
         policy: AnswerPolicy | None = None,
+        fallback: QuoteFallback | None = None,
     ) -> None:
         setup_offline()
         self.settings = settings or Settings.from_env()
@@ -105,6 +108,13 @@ class Assistant:
         self._rewriter = rewriter
         self._verifier = verifier
         self.policy = policy or AnswerPolicy(min_supported_share=self.settings.min_supported_share, strict=self.settings.strict)
+        s = self.settings
+        self.fallback = fallback or QuoteFallback(threshold=min(s.fallback_threshold, 1.0))
+        self._fallback_reasons = (
+            set()
+            if s.fallback_threshold > 1.0
+            else {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
+        )
         self._lock = threading.Lock()
 
     # ----- components (built on first use) ------------------------------------------------------
@@ -131,7 +141,13 @@ class Assistant:
         with self._lock:
             if self._context is None:
                 s = self.settings
-                self._context = ContextBuilder(self.generator, whole_corpus_tokens=s.whole_corpus_tokens, cache_dir=s.cache_dir)
+                self._context = ContextBuilder(
+                    self.generator,
+                    whole_corpus_tokens=s.whole_corpus_tokens,
+                    window_tokens=s.window_tokens,
+                    extra_passages=s.extra_passages,
+                    cache_dir=s.cache_dir,
+                )
             return self._context
 
     @property
@@ -179,7 +195,7 @@ class Assistant:
         store = self.collection.store
         self.collection.retriever.embedder.encode_query("warm up")
         self.verifier()
-        return self.context.warm(store)
+        return self.context.warm(store, every_window=True)
 
     # ----- indexing -----------------------------------------------------------------------------
 
@@ -256,8 +272,8 @@ class Assistant:
             yield Final(result.abstain(reason))
             return
 
-        ctx = self.context.run(standalone, retriever.store, top, query_vector=retrieval.query_vector, scorer=retriever)
-        stats.whole_corpus, stats.prefix = ctx.whole_corpus, ctx.prefix
+        ctx = self.context.run(standalone, retriever.store, retrieval.passages, k=k, query_vector=retrieval.query_vector, scorer=retriever)
+        stats.whole_corpus, stats.prefix, stats.window = ctx.whole_corpus, ctx.prefix, ctx.window
         gen, pieces = GenerationStats(), []
         for piece in self.generator.stream(ctx.prompt, max_tokens=self.settings.max_new_tokens, stats=gen):
             if not pieces:
@@ -272,19 +288,27 @@ class Assistant:
         verifier = self.verifier(mode)  # the judge model loads here, after the first words are out
         raw = "".join(pieces).strip()
         sentences = attach_citations(raw, [p.text for p in ctx.passages], min_overlap=self.settings.citation_min_overlap)
-        if reason := self.policy.screen(raw, sentences):
-            yield Final(result.abstain(reason))
-            return
-        verified = [verifier.check(s, ctx.passages, standalone) for s in sentences]
-        reason = self.policy.review(verified)
+        reason = self.policy.screen(raw, sentences)
+        if reason is None:
+            verified = [verifier.check(s, ctx.passages, standalone) for s in sentences]
+            reason = self.policy.review(verified)
         if reason is None:
             stats.relevance = verifier.answers_question(standalone, " ".join(s.text for s in verified if s.supported))
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))
-        stats.verify_s = clock.lap()
-        if reason:
-            yield Final(result.abstain(reason))
+        if reason is None:
+            stats.verify_s = clock.lap()
+            yield Final(result.answer(self.policy.keep(verified, strict), ctx.passages))
             return
-        yield Final(result.answer(self.policy.keep(verified, strict), ctx.passages))
+        if reason in self._fallback_reasons:
+            # No good answer thrown away: a passage sentence that answers the question, quoted.
+            cited = [n for s in sentences for n in s.cites]
+            quoted = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, raw)
+            if quoted:
+                stats.verify_s, stats.fallback_from = clock.lap(), reason.value
+                yield Final(result.answer(quoted, ctx.passages))
+                return
+        stats.verify_s = clock.lap()
+        yield Final(result.abstain(reason))
 
 
 class _Result:

@@ -70,6 +70,20 @@ def format_context(passages: Sequence[tuple[str, str, int | None]]) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def format_more(passages: Sequence[tuple[str, str, int | None]], start: int) -> str:
+    """More numbered passages, from ``start``, after a cached window (empty when there are none)."""
+    if not passages:
+        return ""
+    body = format_context(passages)[len("Passages:") :].lstrip("\n")
+    lines = []
+    for line in body.splitlines():
+        if line.startswith("[") and "]" in line:
+            n, rest = line[1:].split("]", 1)
+            line = f"[{int(n) + start - 1}]{rest}"
+        lines.append(line)
+    return "More passages:\n" + "\n".join(lines).strip("\n") + "\n\n"
+
+
 def answer_tail(question: str) -> str:
     return f"Question: {' '.join(question.split())}\nAnswer in one or two sentences with citations."
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Union
 
+from .chunker import CHUNKING
 from .config import Settings
 from .errors import RagError
 from .store import IndexSettings, IndexStore
@@ -35,6 +36,7 @@ def index_settings(settings: Settings, embedder: Any) -> IndexSettings:
         max_tokens=embedder.max_tokens,
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap=settings.chunk_overlap,
+        chunking=CHUNKING,
     )
 
 
@@ -43,7 +45,7 @@ def _pg(settings: Settings, expected: IndexSettings | None = None) -> "PgVectorS
 
     if not settings.pg_dsn:
         raise RagError("RAG_STORE=pgvector needs a database: set RAG_PG_DSN (e.g. 'host=127.0.0.1 port=5432 dbname=rag')")
-    return PgVectorStore(settings.pg_dsn, expected or IndexSettings("", 0, 0, 0, 0), schema=settings.pg_schema)
+    return PgVectorStore(settings.pg_dsn, expected or IndexSettings("", 0, 0, 0, 0, ""), schema=settings.pg_schema)
 
 
 def store_exists(settings: Settings) -> bool:

@@ -113,6 +113,8 @@ class IndexSettings:
     max_tokens: int
     chunk_tokens: int
     chunk_overlap: int
+    #: The chunking scheme (``chunker.CHUNKING``).
+    chunking: str
 
     @classmethod
     def checked(cls, stored: Any, expected: "IndexSettings | None", where: str, rebuild: str) -> "IndexSettings":

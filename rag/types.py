@@ -101,6 +101,13 @@ class Chunk:
     heading: str | None = None
 
     @property
+    def embed_text(self) -> str:
+        """What is embedded: the text under its heading (the heading adds the context a short chunk lacks)."""
+        if self.heading and not self.text.startswith(self.heading):
+            return f"{self.heading}\n{self.text}"
+        return self.text
+
+    @property
     def is_card(self) -> bool:
         """True for a document card: the document's metadata as one citable line."""
         return self.start == 0 and self.text.startswith(CARD_PREFIX)
@@ -225,6 +232,10 @@ class AnswerStats:
     prefix: str | None = None
     #: The verifier's probability that the answer answers the question.
     relevance: float | None = None
+    #: Why the draft failed when the answer is a quoted passage sentence instead (``rag.fallback``).
+    fallback_from: str | None = None
+    #: The window of the corpus that was the prompt's head (None for plain top-k passages).
+    window: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings  # noqa: E402
 
-from eval.paths import WHITE_PAPER  # noqa: E402  (shipped in index/related/)
+from eval.paths import WHITE_PAPER  # noqa: E402  (in the default corpus, index/sources/)
 
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -88,9 +88,13 @@ WHITE_PAPER_TITLE = "Levelling Up the United Kingdom: executive summary"
 def white_paper_pages(lines_per_page: int = 45) -> list[list[tuple[str, float]]]:
     """The White Paper summary laid out as printed pages: a title, 16 pt section headings that start
     a new page, 10 pt body lines (front matter and the web page's footer left out)."""
+    import textwrap
+
     lines = WHITE_PAPER.read_text(encoding="utf-8").splitlines()
-    body = lines[lines.index("This is the executive summary from the white paper “Levelling Up the") : -1]
-    body = [ln.replace("\ufb01", "fi").replace("\ufb02", "fl").strip() for ln in body]
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("This is the executive summary from the white paper"))
+    body = [ln.replace("\ufb01", "fi").replace("\ufb02", "fl").strip() for ln in lines[first:-1]]
+    # Paragraphs set as printed lines; a heading stays one line.
+    body = [w for ln in body for w in ([ln] if ln in WHITE_PAPER_SECTIONS else textwrap.wrap(ln, 90))]
     pages: list[list[tuple[str, float]]] = [[(WHITE_PAPER_TITLE, 18.0)]]
     for ln in body:
         if not ln:

@@ -80,9 +80,10 @@ class FakeJudge:
 
     threshold = 0.5
 
-    def __init__(self, supported: tuple[str, ...] = (), relevance: float = 0.9) -> None:
-        self.supported, self.relevance = supported, relevance
+    def __init__(self, supported: tuple[str, ...] = (), relevance: float = 0.9, answering: tuple[str, ...] = ()) -> None:
+        self.supported, self.relevance, self.answering = supported, relevance, answering
         self.claims: list[str] = []
+        self.asked: list[str] = []
 
     def is_supported(self, score: float) -> bool:
         return score >= self.threshold
@@ -92,6 +93,11 @@ class FakeJudge:
         return 0.9 if claim.startswith(self.supported) else 0.1
 
     def answers_question(self, question: str, answer: str) -> float:
+        """``relevance`` for a drafted answer; a passage sentence answers only when it starts with one
+        of ``answering``."""
+        if any(answer.strip() in p for p in PASSAGES):
+            self.asked.append(answer)
+            return 0.9 if answer.startswith(self.answering) else 0.1
         return self.relevance
 
 

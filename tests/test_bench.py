@@ -109,7 +109,7 @@ def test_targets_and_report_render_with_missing_sections():
     from eval.bench import evaluate_targets, render_markdown
 
     results = {
-        "ask": {"first_token_p50_s": 1.0, "full_answer_p50_s": 5.0},
+        "ask": {"first_token_p50_s": 1.0, "full_answer_p50_s": 7.0},
         "generation": {"error": "Traceback\nRuntimeError: boom"},
     }
     rows = {t["key"]: t["status"] for t in evaluate_targets(results)}
@@ -122,7 +122,7 @@ def test_targets_and_report_render_with_missing_sections():
         "targets": evaluate_targets(results),
     }
     md = render_markdown(payload)
-    assert "| warm ask: full answer p50 | 5.000 | <= 4 s | MISS |" in md
+    assert "| warm ask, both documents: checked answer p50 | 7.000 | <= 6 s | MISS |" in md
     assert "RuntimeError: boom" in md
 
 
@@ -132,3 +132,12 @@ def test_quick_question_sample():
     qs = load_seed_questions(5)
     assert len(qs) == 5 and sum(q["type"] == "answerable" for q in qs) >= 3
     assert len(load_seed_questions(None)) >= 20
+
+
+def test_the_ask_timings_alternate_between_questions_about_each_document():
+    from eval.bench import load_ask_questions
+
+    qs = load_ask_questions(6)
+    assert [q["doc"] for q in qs] == ["article", "white paper"] * 3
+    assert all(q["source"] != ["levelling-up-collaboration.txt"] for q in qs if q["doc"] == "white paper")
+    assert len({q["question"] for q in qs}) == 6

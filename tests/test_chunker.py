@@ -89,3 +89,52 @@ def test_the_document_card_is_a_chunk_of_its_own_and_offsets_still_round_trip():
     assert chunks[0].text == card and chunks[0].is_card and chunks[0].start == 0
     assert all(not c.is_card and "About this document" not in c.text for c in chunks[1:])
     assert len(chunks) > 2 and all(text[c.start : c.end] == c.text for c in chunks)
+
+
+def _doc_with_headings():
+    from rag.types import Document
+
+    parts = [
+        ("Levelling Up Missions", "Mission One: by 2030 pay will have risen. " * 6),
+        ("Spread opportunities", "Mission Five: by 2030 more children will read well. " * 6),
+        ("Next Steps", "Levelling up is a long-term endeavour. " * 6),
+    ]
+    text, headings = "", []
+    for heading, body in parts:
+        headings.append((len(text), heading))
+        text += f"{heading}\n\n{body.strip()}\n\n"
+    return Document("d", "/x.txt", "Plan", text.rstrip(), headings=tuple(headings))
+
+
+def test_no_chunk_runs_across_a_heading_and_each_sits_under_its_own():
+    from rag.chunker import Chunker, ChunkerConfig
+
+    doc = _doc_with_headings()
+    chunks = Chunker(lambda t: len(t.split()), ChunkerConfig(40, 8, 256)).run(doc)
+    starts = [off for off, _ in doc.headings]
+    for c in chunks:
+        assert not any(c.start < s < c.end for s in starts), c.text
+        assert doc.text[c.start : c.end] == c.text
+    assert {c.heading for c in chunks} == {h for _, h in doc.headings}
+    assert all("Mission Five" not in c.text for c in chunks if c.heading == "Levelling Up Missions")
+
+
+def test_a_heading_with_nothing_under_it_joins_the_next_section():
+    from rag.chunker import sections
+    from rag.types import Document
+
+    text = "Policy paper\n\nThe Plan\n\n" + "Body text that says something. " * 20
+    doc = Document("d", "/x.txt", "Plan", text, headings=((0, "Policy paper"), (14, "The Plan")))
+    assert sections(doc) == [(0, len(text))]
+
+
+def test_a_chunk_is_embedded_under_its_heading():
+    from rag.types import Chunk
+
+    assert Chunk(1, "d", 0, 10, "By 2030, broadband everywhere.", heading="Digital connectivity").embed_text == (
+        "Digital connectivity\nBy 2030, broadband everywhere."
+    )
+    assert Chunk(1, "d", 0, 10, "Digital connectivity\nBy 2030.", heading="Digital connectivity").embed_text == (
+        "Digital connectivity\nBy 2030."
+    )
+    assert Chunk(1, "d", 0, 10, "No heading here.").embed_text == "No heading here."

@@ -25,7 +25,7 @@ def _assistant(reply: str, settings: Settings) -> Assistant:
         settings,
         collection=FakeCollection(FakeRetriever(store, passages)),
         generator=model,
-        context=ContextBuilder(model, whole_corpus_tokens=0),
+        context=ContextBuilder(model, whole_corpus_tokens=0, window_tokens=0),
         verifier=Verifier(FakeJudge((POOLS,)), mode="llm"),
     )
 

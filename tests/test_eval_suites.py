@@ -21,7 +21,7 @@ from eval.suites import (
     eval_data_dir,
     wice_claims,
 )
-from rag.config import PROJECT_ROOT, RELATED_SOURCES_DIR, Settings
+from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -52,7 +52,7 @@ def _tiny_wice(root: Path) -> None:
 
 
 def test_the_white_paper_and_question_sets_are_read_from_inside_the_project():
-    assert WHITE_PAPER.is_file() and WHITE_PAPER.parent == RELATED_SOURCES_DIR
+    assert WHITE_PAPER.is_file() and WHITE_PAPER.parent == DEFAULT_SOURCES_DIR
     assert PROJECT_ROOT in WHITE_PAPER.resolve().parents and PROJECT_ROOT in DATASETS.resolve().parents
     assert (DATASETS / "whitepaper.jsonl").is_file() and (DATASETS / "seed.jsonl").is_file()
 

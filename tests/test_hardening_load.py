@@ -139,7 +139,7 @@ def test_16_concurrent_questions_get_their_own_cited_answers_from_one_shared_mod
 
 
 def test_repeated_questions_over_a_corpus_too_big_for_the_prompt_keep_their_passages(article_settings):
-    """A corpus over ``whole_corpus_tokens`` is answered from retrieved passages, every time."""
+    """Without windows, a corpus over ``whole_corpus_tokens`` is answered from the retrieved passages, every time."""
     from rag import DraftPiece
     from rag.pipeline import Assistant
 
@@ -159,7 +159,7 @@ def test_repeated_questions_over_a_corpus_too_big_for_the_prompt_keep_their_pass
             yield "The documents don't say."
 
     backend = EchoBackend()
-    assistant = Assistant(article_settings.replace(whole_corpus_tokens=50, judge="off"), generator=backend)
+    assistant = Assistant(article_settings.replace(whole_corpus_tokens=50, window_tokens=0, judge="off"), generator=backend)
     for question, _, quote in QUESTIONS * 2:
         events = list(assistant.stream(question))
         assert any(isinstance(e, DraftPiece) for e in events), question

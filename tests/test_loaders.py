@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ARTICLE, WHITE_PAPER, WHITE_PAPER_SECTIONS, WHITE_PAPER_TITLE, white_paper_pages, write_pdf
-from rag.config import PROJECT_ROOT, RELATED_SOURCES_DIR
+from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT
 from rag.errors import LoadError
 from rag.loaders import clean_text, decode_bytes, doc_id_for, iter_files, load_document
 
@@ -172,11 +172,11 @@ def test_polish_in_a_central_european_code_page_is_not_forced_into_windows_1252(
     assert load_document(p).text == text
 
 
-# ----- the White Paper summary shipped in index/related ----------------------------------------
+# ----- the White Paper summary shipped in index/sources ----------------------------------------
 
 
 def test_the_white_paper_summary_ships_in_the_project_with_its_metadata():
-    assert WHITE_PAPER.is_file() and RELATED_SOURCES_DIR in WHITE_PAPER.parents
+    assert WHITE_PAPER.is_file() and DEFAULT_SOURCES_DIR in WHITE_PAPER.parents
     assert PROJECT_ROOT in WHITE_PAPER.resolve().parents
     doc = load_document(WHITE_PAPER)
     assert doc.title == WHITE_PAPER_TITLE
@@ -187,7 +187,7 @@ def test_the_white_paper_summary_ships_in_the_project_with_its_metadata():
 
 
 def test_the_white_paper_licence_file_holds_the_ogl_and_the_attribution():
-    licence = (RELATED_SOURCES_DIR / "LICENSE-OGL-3.0.txt").read_text(encoding="utf-8")
+    licence = (DEFAULT_SOURCES_DIR / "LICENSE-OGL-3.0.txt").read_text(encoding="utf-8")
     assert "Contains public sector information licensed under the Open Government Licence v3.0." in licence
     assert "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/" in licence
     for section in ("You are free to:", "Exemptions", "Non-endorsement", "No warranty", "Governing Law", "Definitions"):
@@ -199,13 +199,13 @@ def test_the_gov_uk_footer_of_the_white_paper_is_removed_and_its_text_kept():
     assert raw.rstrip().splitlines()[-1].startswith("All content is available under the Open Government Licence")
     doc = load_document(WHITE_PAPER)
     assert "All content is available under" not in doc.text
-    assert doc.text.split("\n\n", 1)[1].startswith("Policy paper\nLevelling Up the United\nKingdom: executive summary\nPublished 2 February 2022")
+    assert doc.text.split("\n\n", 1)[1].startswith("Policy paper\nLevelling Up the United Kingdom: executive summary\nPublished 2 February 2022")
     assert doc.text.endswith("help restore their pride in the places where they live.")
     assert "This publication is licensed under the terms of the Open Government Licence v3.0" in doc.text
 
 
 def test_licence_files_in_a_folder_are_not_indexed_as_documents(tmp_path):
-    assert [p.name for p in iter_files([RELATED_SOURCES_DIR])] == [WHITE_PAPER.name]
+    assert [p.name for p in iter_files([DEFAULT_SOURCES_DIR])] == [ARTICLE.name, WHITE_PAPER.name]
     (tmp_path / "LICENSE.md").write_text("MIT", encoding="utf-8")
     (tmp_path / "licence-ogl.txt").write_text("OGL", encoding="utf-8")
     (tmp_path / "licensing-plan.txt").write_text("A plan about licensing taxis.", encoding="utf-8")

@@ -24,7 +24,7 @@ from rag.store import IndexSettings
 from rag.types import Chunk, Document
 
 DIM = 16
-SETTINGS = IndexSettings(embedder="fake", dim=DIM, max_tokens=256, chunk_tokens=160, chunk_overlap=32)
+SETTINGS = IndexSettings(embedder="fake", dim=DIM, max_tokens=256, chunk_tokens=160, chunk_overlap=32, chunking="sections-1")
 
 
 def unit(v) -> np.ndarray:
@@ -260,7 +260,7 @@ def test_other_embedder_settings_or_no_index_are_refused(dsn, pg_schema):
     with pytest.raises(IndexFormatError, match="no pgvector index"):
         PgVectorStore.load(dsn, SETTINGS, schema=pg_schema)
     two_docs(dsn, pg_schema)
-    other = IndexSettings(embedder="other", dim=DIM, max_tokens=256, chunk_tokens=100, chunk_overlap=32)
+    other = IndexSettings(embedder="other", dim=DIM, max_tokens=256, chunk_tokens=100, chunk_overlap=32, chunking="sections-1")
     with pytest.raises(IndexFormatError, match="chunk_tokens: index has 160, settings ask for 100") as err:
         PgVectorStore.load(dsn, other, schema=pg_schema)
     assert "rag index PATH --rebuild" in str(err.value)

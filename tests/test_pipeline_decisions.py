@@ -28,7 +28,7 @@ def make(reply: str, *, judge: FakeJudge | None = None, relevant: bool = True, r
         s,
         collection=FakeCollection(retriever),
         generator=model,
-        context=ContextBuilder(model, whole_corpus_tokens=0),
+        context=ContextBuilder(model, whole_corpus_tokens=0, window_tokens=0),
         rewriter=rewriter,
         verifier=Verifier(judge, mode="llm") if judge else None,
     )
@@ -166,3 +166,49 @@ def test_k_limits_the_passages_given_to_the_model_but_not_the_ranked_list_on_the
 def test_the_lexical_mode_decides_by_word_overlap_with_the_cited_passage():
     answer = make("Pools face closure because energy bills are high [1]. Pensions rise in spring [1].")[0].ask(QUESTION, strict=True)
     assert [s.text.rstrip(".") for s in answer.sentences] == ["Pools face closure because energy bills are high"]
+
+
+# ----- the quote fallback: a failed draft gives way to the passage sentence that answers -----------
+
+
+def test_a_draft_that_fails_its_check_gives_way_to_the_passage_sentence_that_answers():
+    judge = FakeJudge((), answering=("One third of swimming pools",))
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)
+    answer = assistant.ask(QUESTION)
+    assert not answer.abstained and answer.reason is None
+    assert answer.text.startswith("One third of swimming pools are at risk of closure") and answer.text.endswith("[1].")
+    assert [c.n for c in answer.citations] == [1] and answer.sentences[0].supported
+    assert answer.stats.fallback_from == "unsupported"
+
+
+def test_with_no_passage_sentence_that_answers_the_failed_draft_still_abstains():
+    judge = FakeJudge((), answering=())
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)
+    answer = assistant.ask(QUESTION)
+    assert answer.abstained and answer.reason == Reason.UNSUPPORTED and answer.citations == []
+    assert judge.asked and all(a.startswith("One third of swimming pools") for a in judge.asked)
+
+
+def test_the_fallback_searches_sentences_that_share_words_with_the_question_only():
+    judge = FakeJudge((), answering=("Leisure centres",))
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)
+    answer = assistant.ask(QUESTION)
+    # "Leisure centres ..." shares no word with the question: never a candidate, so never shown.
+    assert answer.abstained and not any(a.startswith("Leisure") for a in judge.asked)
+
+
+def test_the_fallback_needs_the_llm_judge_and_can_be_turned_off():
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1] [2].")
+    assert assistant.ask(QUESTION, judge="lexical").abstained  # no judge to vouch for a quote
+    judge = FakeJudge((), answering=("One third of swimming pools",))
+    off, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge, fallback_threshold=1.5)
+    assert off.ask(QUESTION).reason == Reason.UNSUPPORTED and not judge.asked
+
+
+def test_a_model_that_declines_is_taken_at_its_word_unless_asked_otherwise():
+    judge = FakeJudge((), answering=("One third of swimming pools",))
+    assistant, _, _ = make("The documents don't say.", judge=judge)
+    assert assistant.ask(QUESTION).reason == Reason.MODEL_DECLINED
+    eager, _, _ = make("The documents don't say.", judge=judge, fallback_on_decline=True)
+    answer = eager.ask(QUESTION)
+    assert not answer.abstained and answer.stats.fallback_from == "model_declined"

@@ -53,11 +53,12 @@ from .sections import (
     bench_judge,
     bench_pgvector_section,
     bench_retrieval_section,
+    load_ask_questions,
     load_seed_questions,
 )
 from .stats import jsonable, peak_rss_bytes
 
-__all__ = ["main", "run", "Plan", "SECTIONS", "evaluate_targets", "render_markdown", "load_seed_questions"]
+__all__ = ["main", "run", "Plan", "SECTIONS", "evaluate_targets", "render_markdown", "load_seed_questions", "load_ask_questions"]
 
 log = logging.getLogger(__name__)
 

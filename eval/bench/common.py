@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUT = PROJECT_ROOT / "eval" / "reports" / "bench"
 SEED = PROJECT_ROOT / "eval" / "datasets" / "seed.jsonl"
+#: Questions about the White Paper summary (and both documents), for the warm ask timings.
+WHITEPAPER_QUESTIONS = PROJECT_ROOT / "eval" / "datasets" / "whitepaper.jsonl"
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
 COLD_QUESTION = "What share of swimming pools are at risk of closure?"
 WARMUP_QUESTION = "What did Michael Gove say about the Levelling Up Fund?"
@@ -19,8 +21,8 @@ SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss",
 
 #: (key in the results, label, comparison, threshold, unit)
 TARGETS = [
-    ("ask.first_token_p50_s", "warm ask: first token p50", "<=", 1.5, "s"),
-    ("ask.full_answer_p50_s", "warm ask: full answer p50", "<=", 4.0, "s"),
+    ("ask.first_token_p50_s", "warm ask, both documents: first token p50", "<=", 2.0, "s"),
+    ("ask.full_answer_p50_s", "warm ask, both documents: checked answer p50", "<=", 6.0, "s"),
     ("generation.decode_ratio", "generation: decode ours/raw", ">=", 0.95, ""),
     ("indexing.ratio", "indexing: chunks/s ours/raw", ">=", 0.9, ""),
     ("retrieval.1m_p50_ms", "retrieval 1M: p50 latency", "<", 10.0, "ms"),
@@ -34,7 +36,7 @@ class Plan:
 
     def __init__(self, quick: bool) -> None:
         self.quick = quick
-        self.ask_questions = 5 if quick else None  # None: every seed question
+        self.ask_questions = 6 if quick else 40  # per run, half about each document
         self.judge_pairs = 2 if quick else 5
         self.gen_tokens = 32 if quick else 64
         self.gen_reps = 3 if quick else 5

@@ -104,7 +104,7 @@ def bench_pgvector(
         describe = mix.describe()
     else:
         raise ValueError("data must be random or clustered")
-    settings = IndexSettings(embedder="synthetic", dim=DIM, max_tokens=256, chunk_tokens=160, chunk_overlap=32)
+    settings = IndexSettings(embedder="synthetic", dim=DIM, max_tokens=256, chunk_tokens=160, chunk_overlap=32, chunking="sections-1")
     vocab = _vocab()
     per_doc = 100
     report: dict = {"n": n, "dim": DIM, "k": k, "n_queries": n_queries, "data": describe}

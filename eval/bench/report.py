@@ -65,6 +65,11 @@ def render_markdown(payload: dict) -> str:
                 f"{_f(s['cached_tokens_mean'], 0)} | – | {_f(s['completion_tokens_mean'], 0)} tokens written |"
             )
         L.append(f"| ask: verification cost (full answer p50, judge − off) | {_f(a.get('verification_p50_s'))} s | – | |")
+        for doc, s in (a.get("by_doc") or {}).items():
+            L.append(
+                f"| ask about the {doc}: first token / checked answer p50 | {_f(s['first_token_s']['p50'])} / "
+                f"{_f(s['full_answer_s']['p50'])} s | – | {s['n']} questions, {_f(s['cached_share'], 2)} of prompt tokens cached |"
+            )
     j = r.get("judge") or {}
     if "per_sentence_s" in j:
         L.append(f"| judge: s per sentence (passage not cached) | {_f(j['per_sentence_s'])} s | – | ~{_f(j['passage_tokens_mean'], 0)}-token passages |")

@@ -64,7 +64,7 @@ def _store_over(index, dim: int):
     """An ``IndexStore`` (in memory, never saved) whose FAISS index is ``index``: searches take the store's path."""
     from rag import IndexSettings, IndexStore
 
-    store = IndexStore("/nonexistent-bench-index", IndexSettings("synthetic", dim, 256, 160, 32))
+    store = IndexStore("/nonexistent-bench-index", IndexSettings("synthetic", dim, 256, 160, 32, "sections-1"))
     store.index = index
     return store
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rag import DEFAULT_INDEX_DIR, Settings
 
-from .common import ARTICLE, Context, SEED, WARMUP_QUESTION, WHITE_PAPER
+from .common import ARTICLE, SEED, WARMUP_QUESTION, WHITE_PAPER, WHITEPAPER_QUESTIONS, Context
 from .stats import median, ratio, summarize
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,21 @@ log = logging.getLogger(__name__)
 # ----- 1. ask() end to end -------------------------------------------------------------------------
 
 
-def load_seed_questions(limit: int | None = None) -> list[dict]:
-    """Seed questions: every item, or ``limit`` of them: mostly answerable, then one of each other type."""
-    items = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load_ask_questions(limit: int) -> list[dict]:
+    """``limit`` questions, alternating between the article's (seed) and the White Paper's, each
+    tagged with ``doc``; the White Paper set's questions about the article are left out."""
+    article = [dict(it, doc="article") for it in load_seed_questions(limit - limit // 2)]
+    wp_items = [json.loads(line) for line in WHITEPAPER_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    wp_items = [it for it in wp_items if it.get("source") != [ARTICLE.name]]
+    paper = [dict(it, doc="white paper") for it in load_seed_questions(limit // 2, wp_items)]
+    mixed = [x for pair in zip(article, paper) for x in pair]
+    return mixed + article[len(paper) :] + paper[len(article) :]
+
+
+def load_seed_questions(limit: int | None = None, items: list[dict] | None = None) -> list[dict]:
+    """Seed questions (or ``items``): every item, or ``limit`` of them: mostly answerable, then one of each other type."""
+    if items is None:
+        items = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
     if limit is None or limit >= len(items):
         return items
     answerable = [it for it in items if it.get("type") == "answerable"]
@@ -111,14 +123,15 @@ def bench_ask(ctx: "Context") -> dict:
     if Path(settings.index_dir).resolve() == DEFAULT_INDEX_DIR.resolve():
         ensure_default_index(settings, progress=False)
     assistant = get_assistant(settings=settings)
-    items = load_seed_questions(ctx.plan.ask_questions)
+    items = load_ask_questions(ctx.plan.ask_questions)
     default_mode = settings.judge
     modes = [None, "off"]  # None: the settings' judge (llm by default)
     labels = {None: default_mode, "off": "off"}
 
     t0 = time.perf_counter()
-    warm = timed_ask(assistant, WARMUP_QUESTION, None)  # loads the answer and judge models, fills the cache
-    log.info("ask warm-up (models loaded) took %.1fs", time.perf_counter() - t0)
+    prefix = assistant.warm_up()  # models loaded, every window's KV state computed or loaded
+    warm = timed_ask(assistant, WARMUP_QUESTION, None)
+    log.info("ask warm-up (models loaded, windows %s) took %.1fs", prefix, time.perf_counter() - t0)
 
     # Interleave the two modes, never asking the same question twice in a row (that would hit the
     # whole prompt in the KV cache): question i with the judge, then question i + n//2 without.
@@ -135,18 +148,24 @@ def bench_ask(ctx: "Context") -> dict:
     for i, mode in schedule:
         it = items[i]
         r = timed_ask(assistant, it["question"], mode)
-        r.update(id=it.get("id"), type=it.get("type"), judge=labels[mode])
+        r.update(id=it.get("id"), type=it.get("type"), judge=labels[mode], doc=it.get("doc"))
         rows[labels[mode]].append(r)
         bar.update(1)
     bar.close()
     by_mode = {m: _summ_ask(rs) for m, rs in rows.items()}
     main = by_mode[labels[None]]
+    by_doc = {d: _summ_ask([r for r in rows[labels[None]] if r["doc"] == d]) for d in ("article", "white paper")}
     off = by_mode["off"]
     return {
         "questions": n,
         "judge_default": default_mode,
         "warmup": warm,
         "by_judge": by_mode,
+        "by_doc": by_doc,
+        "article_first_token_p50_s": by_doc["article"]["first_token_s"]["p50"],
+        "article_full_answer_p50_s": by_doc["article"]["full_answer_s"]["p50"],
+        "white_paper_first_token_p50_s": by_doc["white paper"]["first_token_s"]["p50"],
+        "white_paper_full_answer_p50_s": by_doc["white paper"]["full_answer_s"]["p50"],
         "first_token_p50_s": main["first_token_s"]["p50"],
         "first_token_p95_s": main["first_token_s"]["p95"],
         "full_answer_p50_s": main["full_answer_s"]["p50"],

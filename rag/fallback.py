@@ -1,0 +1,100 @@
+"""The quote fallback: when a draft fails its checks, answer with the passage sentence that does.
+
+A small model often finds the right passage and then words its answer badly: a number it got
+wrong, a paraphrase the judge cannot match, a sentence that circles the question. Refusing then
+throws a good answer away. The fallback looks in the passages the draft cited and the best-ranked
+ones for the sentences that share most words with the question (and with the draft), asks the
+judge whether each one *answers* the question, and returns the best one, verbatim and cited, when
+the judge is confident. A verbatim sentence is supported by its passage by construction, so the
+only judgement left is whether it answers the question, and that threshold is stricter than the
+one for a drafted answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from .citations import split_sentences
+from .retriever import tokenize
+from .types import Passage, Sentence
+
+log = logging.getLogger(__name__)
+
+
+class _AnswersQuestion(Protocol):
+    def answers_question(self, question: str, text: str) -> float | None: ...
+
+
+class QuoteFallback:
+    """Pick a passage sentence that answers the question, to show instead of a refusal.
+
+    Args:
+        threshold: P(the sentence answers the question) needed (default 0.8; the drafted answer's
+            relevance threshold is lower, since its sentences were written for the question).
+        max_candidates: Sentences shown to the judge, best word overlap first (default 3).
+        passages_searched: Best-ranked prompt passages searched besides those the draft cited (default 2).
+        min_words: Shorter sentences (headings, fragments) are not candidates (default 6).
+    """
+
+    def __init__(self, *, threshold: float = 0.8, max_candidates: int = 3, passages_searched: int = 2, min_words: int = 6) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        if max_candidates < 1 or passages_searched < 0 or min_words < 1:
+            raise ValueError("max_candidates and min_words must be at least 1, passages_searched at least 0")
+        self.threshold = threshold
+        self.max_candidates = max_candidates
+        self.passages_searched = passages_searched
+        self.min_words = min_words
+
+    def candidates(
+        self, question: str, passages: Sequence[Passage], ranked: Sequence[Passage], cited: Sequence[int], draft: str = ""
+    ) -> list[tuple[int, str]]:
+        """(passage number, sentence) pairs worth asking about, best first.
+
+        ``passages`` are the prompt's (``[n]`` is ``passages[n - 1]``); ``ranked`` is the retrieval
+        order; ``cited`` the numbers the draft cited.
+        """
+        number = {p.chunk.chunk_id: n for n, p in enumerate(passages, 1)}
+        searched = [n for n in cited if 1 <= n <= len(passages)]
+        for p in ranked:
+            n = number.get(p.chunk.chunk_id)
+            if n is not None and n not in searched and len(searched) < len(set(cited)) + self.passages_searched:
+                searched.append(n)
+        q_words = set(tokenize(question))
+        d_words = set(tokenize(draft)) - q_words
+        scored = []
+        for n in searched:
+            for sentence in split_sentences(passages[n - 1].text):
+                if len(sentence.split()) < self.min_words:
+                    continue
+                words = set(tokenize(sentence))
+                score = len(words & q_words) + 0.5 * len(words & d_words)
+                if words & q_words:
+                    scored.append((score, -len(scored), n, sentence))
+        scored.sort(reverse=True)
+        return [(n, s) for _, _, n, s in scored[: self.max_candidates]]
+
+    def run(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        ranked: Sequence[Passage],
+        cited: Sequence[int],
+        judge: _AnswersQuestion,
+        draft: str = "",
+    ) -> list[Sentence] | None:
+        """The best quoted sentence as a one-sentence answer, or None when none answers the question."""
+        best: tuple[float, int, str] | None = None
+        for n, sentence in self.candidates(question, passages, ranked, cited, draft):
+            score = judge.answers_question(question, sentence)
+            if score is None:
+                return None  # no judge in this mode: nothing can vouch for the quote
+            log.debug("fallback candidate [%d] %.2f: %s", n, score, sentence[:80])
+            if score >= self.threshold and (best is None or score > best[0]):
+                best = (score, n, sentence)
+        if best is None:
+            return None
+        score, n, sentence = best
+        return [Sentence(sentence, (n,), 1.0, True, False)]
