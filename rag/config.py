@@ -56,6 +56,10 @@ class Settings:
             document's chunks, cut at headings); the window holding the best hits is the prompt's
             KV-cached head (default 1200; 0 gives the top-k passages instead).
         extra_passages: Top-k passages from outside the chosen window shown after it (default 2).
+        hint_passages: After the question, the prompt names this many best-ranked passages by number,
+            so the model looks there first in a long context (default 0: off).
+        max_windows: A corpus needing more windows than this gets the top-k passages instead, since
+            every window's KV state is computed once and saved (about 30 MB each; default 64).
         fallback_threshold: When a draft fails its checks, a passage sentence that answers the
             question with at least this judge probability is shown instead, quoted and cited
             (default 0.8; above 1 turns the fallback off; needs ``judge=llm``).
@@ -140,6 +144,8 @@ class Settings:
     whole_corpus_tokens: int = 1600
     window_tokens: int = 1200
     extra_passages: int = 2
+    max_windows: int = 64
+    hint_passages: int = 0
     fallback_threshold: float = 0.8
     fallback_on_decline: bool = False
     model: str = "qwen2.5-1.5b"

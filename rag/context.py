@@ -86,6 +86,11 @@ class ContextBuilder:
         window_tokens: Token budget of one window when the corpus is larger (default 1200; 0 gives
             the top-k passages instead of windows).
         extra_passages: Top-k passages from outside the window added after it (default 2).
+        hints: After the question, name the numbers of this many best-ranked passages, so the model
+            looks there first in a long window (default 0: no hint).
+        max_windows: A corpus cut into more windows than this gets the top-k passages instead
+            (computing and saving every window's KV state would cost too much time and disk;
+            default 64, about 1.5 GB of saved states).
         cache_dir: Where prefix KV states are saved (default: none, so they are not kept across processes).
     """
 
@@ -96,18 +101,22 @@ class ContextBuilder:
         whole_corpus_tokens: int = 1600,
         window_tokens: int = 1200,
         extra_passages: int = 2,
+        hints: int = 0,
+        max_windows: int = 64,
         cache_dir: Path | None = None,
     ) -> None:
         if whole_corpus_tokens < 0:
             raise ValueError("whole_corpus_tokens must be >= 0")
         if window_tokens < 0:
             raise ValueError("window_tokens must be >= 0")
-        if extra_passages < 0:
-            raise ValueError("extra_passages must be >= 0")
+        if extra_passages < 0 or max_windows < 1:
+            raise ValueError("extra_passages must be >= 0 and max_windows >= 1")
         self.backend = backend
         self.whole_corpus_tokens = whole_corpus_tokens
         self.window_tokens = window_tokens
         self.extra_passages = extra_passages
+        self.max_windows = max_windows
+        self.hints = max(0, hints)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._windows: tuple[tuple[int, int], list[Window]] | None = None
         self._lock = threading.Lock()
@@ -147,6 +156,8 @@ class ContextBuilder:
         if self.window_tokens <= 0:
             return []
         out: list[Window] = []
+        if sum(1 for c in chunks if not c.is_card) > self.max_windows * self.window_tokens // 40:
+            return []  # far too many windows, whatever their size: skip counting tokens
         for doc_id in store.documents:
             doc_passages = [p for p in passages if p.chunk.doc_id == doc_id]
             cards = [p for p in doc_passages if p.chunk.is_card]
@@ -156,6 +167,9 @@ class ContextBuilder:
             for i, run in enumerate(runs, 1):
                 name = title if len(runs) == 1 else f"{title} ({i}/{len(runs)})"
                 out.append(Window(_format(cards + run), cards + run, name))
+        if len(out) > self.max_windows:
+            log.info("%d windows (over max_windows=%d): the prompt gets the top-k passages", len(out), self.max_windows)
+            return []
         return out
 
     def _runs(self, cards: list[Passage], body: list[Passage]) -> list[list[Passage]]:
@@ -245,10 +259,25 @@ class ContextBuilder:
             for p in window.passages
         ]
         prefix = self.warm(store, window.context)
-        tail = format_more([(p.title, p.text, p.chunk.page) for p in extra], start=len(passages) + 1) + answer_tail(question)
+        shown = passages + extra
+        tail = format_more([(p.title, p.text, p.chunk.page) for p in extra], start=len(passages) + 1)
+        tail += answer_tail(question, self._hints(shown, retrieved[:k]))
         whole = window.name == "whole corpus"
         log.debug("context: window %s (%s), %d extra passages", window.name, prefix, len(extra))
-        return Context(ChatPrompt(SYSTEM, window.context, tail), passages + extra, whole, prefix, window.name, len(extra))
+        return Context(ChatPrompt(SYSTEM, window.context, tail), shown, whole, prefix, window.name, len(extra))
+
+    def _hints(self, shown: list[Passage], ranked: list[Passage]) -> list[int]:
+        """Numbers in ``shown`` of the ``hints`` best-ranked passages (a card only when it ranks first)."""
+        if not self.hints:
+            return []
+        number = {p.chunk.chunk_id: n for n, p in enumerate(shown, 1)}
+        out = []
+        for i, p in enumerate(ranked):
+            if p.chunk.chunk_id in number and (i == 0 or not p.chunk.is_card):
+                out.append(number[p.chunk.chunk_id])
+            if len(out) == self.hints:
+                break
+        return out
 
 
 def _format(passages: list[Passage]) -> str:

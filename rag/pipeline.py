@@ -146,6 +146,8 @@ class Assistant:
                     whole_corpus_tokens=s.whole_corpus_tokens,
                     window_tokens=s.window_tokens,
                     extra_passages=s.extra_passages,
+                    max_windows=s.max_windows,
+                    hints=s.hint_passages,
                     cache_dir=s.cache_dir,
                 )
             return self._context

@@ -84,8 +84,10 @@ def format_more(passages: Sequence[tuple[str, str, int | None]], start: int) -> 
     return "More passages:\n" + "\n".join(lines).strip("\n") + "\n\n"
 
 
-def answer_tail(question: str) -> str:
-    return f"Question: {' '.join(question.split())}\nAnswer in one or two sentences with citations."
+def answer_tail(question: str, hints: Sequence[int] = ()) -> str:
+    """The question, then (with ``hints``) the passage numbers search ranked best for it."""
+    hint = f"The passages that search found closest to the question: {', '.join(f'[{n}]' for n in hints)}.\n" if hints else ""
+    return f"Question: {' '.join(question.split())}\n{hint}Answer in one or two sentences with citations."
 
 
 JUDGE_SYSTEM = (

@@ -59,11 +59,11 @@ def chunker(embedder):
 
 @pytest.fixture(scope="session")
 def article_settings(tmp_path_factory) -> Settings:
-    """Settings whose index (in a temporary folder) holds the default corpus."""
+    """Settings whose index (in a temporary folder) holds the article (the whole-corpus prompt path)."""
     from rag.pipeline import Assistant
 
     settings = Settings.from_env().replace(index_dir=tmp_path_factory.mktemp("article-index"))
-    report = Assistant(settings).index([DEFAULT_SOURCES_DIR], progress=False)
+    report = Assistant(settings).index([ARTICLE], progress=False)
     assert report.added and not report.skipped
     return settings
 

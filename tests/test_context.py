@@ -123,3 +123,20 @@ def test_settings_out_of_range_are_refused():
     for kw in ({"whole_corpus_tokens": -1}, {"window_tokens": -1}, {"extra_passages": -1}):
         with pytest.raises(ValueError):
             ContextBuilder(ScriptedModel(""), **kw)
+
+
+def test_a_corpus_needing_too_many_windows_gets_the_top_k_passages(two_docs):
+    builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=120, max_windows=2)
+    assert builder.windows(two_docs) == []
+    ctx = builder.run("q", two_docs, _ranked(two_docs, [9, 10, 2, 4, 5]), k=3)
+    assert [p.chunk.chunk_id for p in ctx.passages] == [9, 10, 2] and ctx.window is None
+
+
+def test_hints_name_the_best_ranked_passages_by_their_number_in_the_prompt(two_docs):
+    builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=10_000, hints=2)
+    ctx = builder.run("What about pools?", two_docs, _ranked(two_docs, [9, 3, 1]), k=4)
+    numbers = {p.chunk.chunk_id: n for n, p in enumerate(ctx.passages, 1)}
+    # The White Paper's card ranked second is skipped; only a card ranked first is hinted.
+    assert f"closest to the question: [{numbers[9]}], [{numbers[1]}]." in ctx.prompt.tail
+    plain = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=10_000).run("q", two_docs, _ranked(two_docs, [9]), k=4)
+    assert "closest to the question" not in plain.prompt.tail

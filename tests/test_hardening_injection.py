@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS
-from rag.config import DEFAULT_SOURCES_DIR, PROJECT_ROOT
+from conftest import ARTICLE, ARTIFACTS
+from rag.config import PROJECT_ROOT
 from rag.pipeline import Assistant
 from rag.policy import ABSTAIN_TEXT, OFF_TOPIC_TEXT
 from rag.verifier import Verifier
@@ -176,7 +176,7 @@ class ScriptedJudge:
 def test_a_sentence_only_tied_to_a_passage_by_guesswork_is_dropped_when_the_judge_rejects_it(article_settings, tmp_path):
     # "Bonjour" carries no marker; word overlap ties it to the planted notice, which contains the word.
     settings = article_settings.replace(index_dir=tmp_path / "idx")
-    Assistant(settings).index([DEFAULT_SOURCES_DIR, HOSTILE / "community-hub-notice.txt"], progress=False)
+    Assistant(settings).index([ARTICLE, HOSTILE / "community-hub-notice.txt"], progress=False)
     backend = ScriptedBackend("")
     probe = Assistant(settings, generator=backend)
     n = _passage_number(probe, "swimming pools are at risk of closure")
@@ -293,7 +293,7 @@ def test_attack_suite_is_resisted(assistant, tmp_path_factory):
         if doc not in assistants:
             settings = assistant.settings.replace(index_dir=tmp_path_factory.mktemp("attack-index"))
             a = get_assistant(settings=settings)
-            report = a.index([DEFAULT_SOURCES_DIR, HOSTILE / doc], progress=False)
+            report = a.index([ARTICLE, HOSTILE / doc], progress=False)
             assert len(report.added) == 2 and report.ok, report.summary()
             assistants[doc] = a
         a = assistants[doc]

@@ -95,3 +95,33 @@ def test_over_long_questions_are_refused_with_a_message():
 
 def test_control_characters_and_broken_unicode_are_cleaned():
     assert clean_question("pools\x00 at\x07 risk\ud800?", 2000) == "pools at risk?"
+
+
+@pytest.fixture(scope="module")
+def two_documents(article_settings, tmp_path_factory):
+    """The default corpus (the article and the White Paper summary): too big for one prompt, so windows."""
+    from rag.config import DEFAULT_SOURCES_DIR
+    from rag.pipeline import Assistant
+
+    settings = article_settings.replace(index_dir=tmp_path_factory.mktemp("default-corpus"))
+    assistant = Assistant(settings)
+    assistant.index([DEFAULT_SOURCES_DIR], progress=False)
+    return assistant
+
+
+@pytest.mark.parametrize(
+    "question,title_word,quote",
+    [
+        ("By how much will domestic public investment in R&D outside the greater south east increase by 2030?",
+         "United Kingdom", "at least 40%"),
+        ("What share of swimming pools are at risk of closure?", "clarion call", "one third of swimming pools"),
+    ],
+)
+def test_the_default_corpus_answers_from_a_cached_window_of_the_right_document(two_documents, question, title_word, quote):
+    windows = two_documents.context.windows(two_documents.store)
+    assert len(windows) > 2 and all(w.passages[0].chunk.is_card for w in windows)
+    answer = two_documents.ask(question)
+    assert not answer.abstained, answer.text
+    assert answer.stats.window and title_word in answer.stats.window
+    assert any(quote.lower() in c.quote.lower() for c in answer.citations), answer.citations
+    assert answer.stats.cached_tokens and answer.stats.cached_tokens > answer.stats.prompt_tokens // 2
