@@ -185,6 +185,9 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
         "answer": answer.text,
         "abstained": answer.abstained,
         "reason": answer.reason.value if answer.reason is not None else None,
+        # The reason the draft failed when the answer is a quoted passage sentence instead (rag.fallback).
+        "fallback_from": answer.stats.fallback_from,
+        "window": answer.stats.window,
         "correct": bool(correct),
         "why": why,
         "reference": item.get("reference", ""),

@@ -58,11 +58,14 @@ class Settings:
         extra_passages: Top-k passages from outside the chosen window shown after it (default 2).
         hint_passages: After the question, the prompt names this many best-ranked passages by number,
             so the model looks there first in a long context (default 0: off).
+        repoint_overlap: A sentence its cited passages do not support is checked against the other
+            passage holding at least this share of its content words, and re-cited there when that
+            one supports it (default 0.6).
         max_windows: A corpus needing more windows than this gets the top-k passages instead, since
             every window's KV state is computed once and saved (about 30 MB each; default 64).
         fallback_threshold: When a draft fails its checks, a passage sentence that answers the
             question with at least this judge probability is shown instead, quoted and cited
-            (default 0.8; above 1 turns the fallback off; needs ``judge=llm``).
+            (default 0.6; above 1 turns the fallback off; needs ``judge=llm``).
         fallback_on_decline: Also look for such a sentence when the model itself declined
             (default False).
         model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
@@ -145,8 +148,9 @@ class Settings:
     window_tokens: int = 1200
     extra_passages: int = 2
     max_windows: int = 64
+    repoint_overlap: float = 0.6
     hint_passages: int = 0
-    fallback_threshold: float = 0.8
+    fallback_threshold: float = 0.6
     fallback_on_decline: bool = False
     model: str = "qwen2.5-1.5b"
     backend: str = "llama-cpp"
@@ -198,7 +202,7 @@ class Settings:
         if self.judge not in {"llm", "lexical", "off"}:
             raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
         for name in ("judge_threshold", "relevance_threshold", "lexical_threshold", "citation_min_overlap",
-                     "quote_min_coverage", "min_supported_share"):
+                     "quote_min_coverage", "min_supported_share", "repoint_overlap"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         if not 0.0 <= self.judge_window_overlap < 1.0:

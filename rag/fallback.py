@@ -31,14 +31,14 @@ class QuoteFallback:
     """Pick a passage sentence that answers the question, to show instead of a refusal.
 
     Args:
-        threshold: P(the sentence answers the question) needed (default 0.8; the drafted answer's
-            relevance threshold is lower, since its sentences were written for the question).
+        threshold: P(the sentence answers the question) needed (default 0.6; the drafted answer's
+            relevance threshold is 0.5).
         max_candidates: Sentences shown to the judge, best word overlap first (default 3).
         passages_searched: Best-ranked prompt passages searched besides those the draft cited (default 2).
         min_words: Shorter sentences (headings, fragments) are not candidates (default 6).
     """
 
-    def __init__(self, *, threshold: float = 0.8, max_candidates: int = 3, passages_searched: int = 2, min_words: int = 6) -> None:
+    def __init__(self, *, threshold: float = 0.6, max_candidates: int = 3, passages_searched: int = 2, min_words: int = 6) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("threshold must be between 0 and 1")
         if max_candidates < 1 or passages_searched < 0 or min_words < 1:

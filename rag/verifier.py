@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .citations import CitedSentence, content_overlap, is_extractive, unsupported_numbers
+from .citations import CitedSentence, content_overlap, is_extractive, strip_markers, unsupported_numbers
+from .retriever import tokenize
 from .types import Passage, Sentence
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,6 +28,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from .judge import Judge
 
 MODES = ("llm", "lexical", "off")
+
+#: Words that point at the passages instead of saying something ("as mentioned in the passage").
+_POINTERS = frozenset(tokenize(
+    "passage passages document documents text article paper source sources mentioned listed stated "
+    "described given shown provided above following say says said"
+))
+
+
+def says_something(sentence: str, question: str) -> bool:
+    """Whether ``sentence`` has a content word beyond the question's and words that point at passages."""
+    return bool(set(tokenize(strip_markers(sentence))) - set(tokenize(question)) - _POINTERS)
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class VerifierThresholds:
     quote_min_words: int = 8
     #: P(Yes) at or above which the answer counts as answering the question (0.5).
     relevance: float = 0.5
+    #: Share of an unsupported sentence's content words another passage must hold to be checked too (0.6).
+    repoint_overlap: float = 0.6
 
 
 class Verifier:
@@ -68,6 +82,7 @@ class Verifier:
             quote_min_coverage=settings.quote_min_coverage,
             quote_min_words=settings.quote_min_words,
             relevance=settings.relevance_threshold,
+            repoint_overlap=settings.repoint_overlap,
         )
 
     def _quoted(self, sentence: str, passage: str, question: str) -> bool:
@@ -75,11 +90,43 @@ class Verifier:
         return is_extractive(sentence, passage, question, min_coverage=t.quote_min_coverage, min_words=t.quote_min_words)
 
     def check(self, s: CitedSentence, passages: Sequence[Passage], question: str = "") -> Sentence:
-        """Support of one sentence by its cited passages (``passages`` are the prompt's, numbered from 1)."""
+        """Support of one sentence by its cited passages (``passages`` are the prompt's, numbered from 1).
+
+        A sentence its cited passages do not support is checked once more against the one other
+        passage that shares most of its content words (at least ``repoint_overlap``): a small model
+        often gives the right fact the wrong number in a long prompt. Supported there, it is re-cited
+        to that passage (marked as an inferred citation).
+        """
         if s.refusal:
             return Sentence(s.text, (), None, None, False)
         if not s.cites:
             return Sentence(s.text, (), 0.0, False, False)
+        if question and not says_something(s.text, question):
+            # "The nine areas are [3]." restates the question and points at a passage: no claim to check.
+            return Sentence(s.text, s.cites, 0.0, False, s.inferred)
+        result = self._check_cited(s, passages, question)
+        if result.supported is False:
+            return self._repoint(s, passages, question) or result
+        return result
+
+    def _repoint(self, s: CitedSentence, passages: Sequence[Passage], question: str) -> Sentence | None:
+        # A quote given the wrong number is re-pointed at its passage.
+        quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
+        if quoted:
+            return Sentence(s.text, (quoted[0],), 1.0, True, True)
+        overlaps = [
+            (content_overlap(s.text, p.text), i)
+            for i, p in enumerate(passages, 1)
+            if i not in s.cites and not unsupported_numbers(s.text, [p.text])
+        ]
+        overlaps = [(o, i) for o, i in overlaps if o >= self.thresholds.repoint_overlap]
+        if not overlaps:
+            return None
+        _, best = max(overlaps)
+        other = self._check_cited(CitedSentence(s.text, (best,), inferred=True), passages, question)
+        return Sentence(s.text, (best,), other.support, True, True) if other.supported else None
+
+    def _check_cited(self, s: CitedSentence, passages: Sequence[Passage], question: str) -> Sentence:
         cited = [passages[n - 1].text for n in s.cites]
         if unsupported_numbers(s.text, cited):
             return Sentence(s.text, s.cites, 0.0, False, s.inferred)
@@ -87,10 +134,6 @@ class Verifier:
             return Sentence(s.text, s.cites, None, True, s.inferred)
         if any(self._quoted(s.text, t, question) for t in cited):
             return Sentence(s.text, s.cites, 1.0, True, s.inferred)
-        # A quote given the wrong number (a near miss a small model makes) is re-pointed at its passage.
-        quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
-        if quoted:
-            return Sentence(s.text, (quoted[0],), 1.0, True, True)
         if self.mode == "lexical":
             overlap = content_overlap(s.text, " ".join(cited))
             return Sentence(s.text, s.cites, overlap, overlap >= self.thresholds.lexical, s.inferred)

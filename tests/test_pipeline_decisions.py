@@ -212,3 +212,23 @@ def test_a_model_that_declines_is_taken_at_its_word_unless_asked_otherwise():
     eager, _, _ = make("The documents don't say.", judge=judge, fallback_on_decline=True)
     answer = eager.ask(QUESTION)
     assert not answer.abstained and answer.stats.fallback_from == "model_declined"
+
+
+def test_a_right_sentence_with_the_wrong_number_is_re_cited_to_the_passage_that_supports_it():
+    class PassageJudge(FakeJudge):
+        def support_union(self, claim, passages):
+            return 0.9 if any("Integrated Care Boards" in p for p in passages) else 0.1
+
+    judge = PassageJudge()
+    assistant, _, _ = make("Integrated Care Boards and Partnerships are set up for each local health system [1].", judge=judge)
+    answer = assistant.ask("At what level are Integrated Care Boards set up?")
+    assert not answer.abstained, answer
+    assert [c.n for c in answer.citations] == [3] and answer.sentences[0].citation_inferred
+
+
+def test_a_sentence_that_only_restates_the_question_and_points_at_a_passage_is_no_answer():
+    judge = FakeJudge(("Integrated Care Boards",))
+    assistant, _, _ = make("Integrated Care Boards are set up at the level mentioned in the passage [3].", judge=judge)
+    answer = assistant.ask("At what level are Integrated Care Boards set up?")
+    assert answer.abstained and answer.reason == Reason.UNSUPPORTED
+    assert not any(c.startswith("Integrated Care Boards are set up at the level mentioned") for c in judge.claims)
