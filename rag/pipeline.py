@@ -109,11 +109,11 @@ class Assistant:
         self._verifier = verifier
         self.policy = policy or AnswerPolicy(min_supported_share=self.settings.min_supported_share, strict=self.settings.strict)
         s = self.settings
-        self.fallback = fallback or QuoteFallback(threshold=min(s.fallback_threshold, 1.0))
+        self.fallback = fallback or QuoteFallback(threshold=s.fallback_threshold)
         self._fallback_reasons = (
-            set()
-            if s.fallback_threshold > 1.0
-            else {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
+            {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
+            if s.fallback
+            else set()
         )
         self._lock = threading.Lock()
 

@@ -19,11 +19,11 @@ CENTRES = "Leisure centres do not meet the criteria for the energy support schem
 QUESTION = "What share of swimming pools are at risk of closure?"
 
 
-def make(reply: str, *, judge: FakeJudge | None = None, relevant: bool = True, rewriter=None, **settings):
+def make(reply: str, *, judge: FakeJudge | None = None, relevant: bool = True, rewriter=None, fallback: bool = False, **settings):
     store, passages = fake_passages()
     retriever = FakeRetriever(store, passages, relevant)
     model = ScriptedModel(reply)
-    s = Settings().replace(judge="llm" if judge else "lexical", **settings)
+    s = Settings().replace(judge="llm" if judge else "lexical", fallback=fallback, **settings)
     assistant = Assistant(
         s,
         collection=FakeCollection(retriever),
@@ -173,7 +173,7 @@ def test_the_lexical_mode_decides_by_word_overlap_with_the_cited_passage():
 
 def test_a_draft_that_fails_its_check_gives_way_to_the_passage_sentence_that_answers():
     judge = FakeJudge((), answering=("One third of swimming pools",))
-    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge, fallback=True)
     answer = assistant.ask(QUESTION)
     assert not answer.abstained and answer.reason is None
     assert answer.text.startswith("One third of swimming pools are at risk of closure") and answer.text.endswith("[1].")
@@ -183,7 +183,7 @@ def test_a_draft_that_fails_its_check_gives_way_to_the_passage_sentence_that_ans
 
 def test_with_no_passage_sentence_that_answers_the_failed_draft_still_abstains():
     judge = FakeJudge((), answering=())
-    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge, fallback=True)
     answer = assistant.ask(QUESTION)
     assert answer.abstained and answer.reason == Reason.UNSUPPORTED and answer.citations == []
     assert judge.asked and all(a.startswith("One third of swimming pools") for a in judge.asked)
@@ -191,25 +191,25 @@ def test_with_no_passage_sentence_that_answers_the_failed_draft_still_abstains()
 
 def test_the_fallback_searches_sentences_that_share_words_with_the_question_only():
     judge = FakeJudge((), answering=("Leisure centres",))
-    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge, fallback=True)
     answer = assistant.ask(QUESTION)
     # "Leisure centres ..." shares no word with the question: never a candidate, so never shown.
     assert answer.abstained and not any(a.startswith("Leisure") for a in judge.asked)
 
 
 def test_the_fallback_needs_the_llm_judge_and_can_be_turned_off():
-    assistant, _, _ = make("Most swimming pools in England will close next winter [1] [2].")
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1] [2].", fallback=True)
     assert assistant.ask(QUESTION, judge="lexical").abstained  # no judge to vouch for a quote
     judge = FakeJudge((), answering=("One third of swimming pools",))
-    off, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge, fallback_threshold=1.5)
+    off, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge)  # off by default
     assert off.ask(QUESTION).reason == Reason.UNSUPPORTED and not judge.asked
 
 
 def test_a_model_that_declines_is_taken_at_its_word_unless_asked_otherwise():
     judge = FakeJudge((), answering=("One third of swimming pools",))
-    assistant, _, _ = make("The documents don't say.", judge=judge)
+    assistant, _, _ = make("The documents don't say.", judge=judge, fallback=True)
     assert assistant.ask(QUESTION).reason == Reason.MODEL_DECLINED
-    eager, _, _ = make("The documents don't say.", judge=judge, fallback_on_decline=True)
+    eager, _, _ = make("The documents don't say.", judge=judge, fallback=True, fallback_on_decline=True)
     answer = eager.ask(QUESTION)
     assert not answer.abstained and answer.stats.fallback_from == "model_declined"
 
