@@ -40,10 +40,10 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 84-question
-# suite (README, Evaluation): answerable 0.542, declined 0.880, faithfulness 0.978, recall@10 1.000.
-SEED_GATE := --fail-under answerable_correct=0.47 --fail-under declined_correctly=0.82 \
+# suite (README, Evaluation): answerable 0.576, declined 0.880, faithfulness 1.000, recall@10 1.000.
+SEED_GATE := --fail-under answerable_correct=0.55 --fail-under declined_correctly=0.85 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
-	--fail-under faithfulness=0.93 --fail-under retrieval_recall@10=0.95
+	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The fast tier loads no model (conftest makes any model load fail): a plain bug fails in seconds.
 FAST := -m "not models and not browser"
