@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    install everything, build the default index if missing or stale, open the chat
 #   make test   install everything, run the whole test suite
+# And one for many users at once (README, "Many users at once"):
+#   make llama-server   build llama.cpp's batching server into build/llama-server/ (once; about 11 min on 2 cores)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -12,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 # A portable llama.cpp build (AVX2/FMA): runs on any x86-64 laptop from the last decade.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: install run serve index test test-fast eval bench lock clean system-deps
+.PHONY: install run serve index test test-fast eval bench lock clean system-deps llama-server
 
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -60,6 +62,10 @@ eval: install
 
 bench: install
 	$(VENV)/bin/rag bench
+
+# llama-server from the llama.cpp sources in the pinned llama-cpp-python sdist (does nothing when built).
+llama-server: $(STAMP)
+	PIP=$(PIP) scripts/build-llama-server.sh
 
 # Refresh the constraints file from the current environment (after a deliberate upgrade).
 lock:
