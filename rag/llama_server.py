@@ -142,13 +142,17 @@ class LlamaServer:
             found, model, port=self.port, parallel=parallel, ctx_per_slot=ctx_per_slot, threads=threads, alias=alias
         )
         self._own_log = log_path is None
-        self.log_path = Path(log_path) if log_path is not None else Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+        self.log_path: Path | None = Path(log_path) if log_path is not None else None  # a temporary file from ``start``
         self.proc: subprocess.Popen | None = None
         self.start_s: float | None = None
 
     def start(self, timeout: float = 180.0) -> "LlamaServer":
         """Start the server and wait until it has loaded the model (``GET /health`` answers 200)."""
         t0 = time.perf_counter()
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
         with open(self.log_path, "wb") as out:
             # Its own session: a Ctrl-C in the terminal reaches us, and we stop it in order.
             self.proc = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -176,7 +180,7 @@ class LlamaServer:
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
-            return " ".join(self.log_path.read_text(errors="replace")[-chars:].split())
+            return " ".join(self.log_path.read_text(errors="replace")[-chars:].split()) if self.log_path else ""
         except OSError:
             return ""
 
@@ -190,8 +194,9 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self._own_log:
+        if self._own_log and self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
+            self.log_path = None
 
     def __enter__(self) -> "LlamaServer":
         return self.start() if self.proc is None else self

@@ -15,7 +15,7 @@ SEED = PROJECT_ROOT / "eval" / "datasets" / "seed.jsonl"
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
 COLD_QUESTION = "What share of swimming pools are at risk of closure?"
 WARMUP_QUESTION = "What did Michael Gove say about the Levelling Up Fund?"
-SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval", "pgvector")
+SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval", "pgvector", "concurrency")
 
 #: (key in the results, label, comparison, threshold, unit)
 TARGETS = [
