@@ -48,7 +48,7 @@ ALIAS = "local"
 HOST = "127.0.0.1"
 
 
-def find_binary() -> Path | None:
+def find_llama_server() -> Path | None:
     """The ``llama-server`` to run: the project's build, else one on ``PATH``; None when there is none."""
     if BUILT_BINARY.is_file() and os.access(BUILT_BINARY, os.X_OK):
         return BUILT_BINARY
@@ -108,12 +108,16 @@ class LlamaServer:
         ctx_per_slot: Context of each slot in tokens (default 4096, as ``Settings.n_ctx``).
         threads: CPU threads (default: all cores).
         port: Port (default: a free one).
-        binary: The executable (default: ``find_binary()``).
+        binary: The executable (default: ``find_llama_server()``).
         log_path: Where the server's output goes (default: a temporary file, removed on ``stop``).
 
     Raises:
         ModelError: no binary or no model file (``start`` also when the server exits or does not come up).
     """
+
+    #: Where ``make llama-server`` puts the binary, and the command that builds it (for messages).
+    BUILT_BINARY = BUILT_BINARY
+    BUILD_HINT = BUILD_HINT
 
     def __init__(
         self,
@@ -127,7 +131,7 @@ class LlamaServer:
         log_path: str | Path | None = None,
         alias: str = ALIAS,
     ) -> None:
-        found = Path(binary) if binary is not None else find_binary()
+        found = Path(binary) if binary is not None else find_llama_server()
         if found is None or not found.is_file():
             raise ModelError(f"llama-server was not found at {BUILT_BINARY} nor on PATH: {BUILD_HINT}")
         if not Path(model).is_file():
@@ -205,4 +209,4 @@ class LlamaServer:
         self.stop()
 
 
-__all__ = ["ALIAS", "BUILT_BINARY", "BUILD_HINT", "LlamaServer", "find_binary", "free_port", "server_command"]
+__all__ = ["ALIAS", "BUILT_BINARY", "BUILD_HINT", "LlamaServer", "find_llama_server", "free_port", "server_command"]

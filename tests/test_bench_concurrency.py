@@ -62,8 +62,15 @@ def test_the_report_puts_the_engines_side_by_side():
     section = {
         "questions": 16, "parallel": 4, "n_threads": 2, "model": "qwen2.5-1.5b", "judge": "llm",
         "engines": summaries, "comparison": compare_engines({"in-process": a, "llama-server": b}, summaries),
+        "rounds": 2,
+        "per_round": [
+            {"round": 0, "engine": "in-process", "load_avg_before": [1.5, 1, 1], **engine_summary(a[:8], 60.0)},
+            {"round": 0, "engine": "llama-server", "load_avg_before": [1.25, 1, 1], **engine_summary(b[:8], 30.0)},
+        ],
     }
     md = "\n".join(render_concurrency(section))
+    assert "2 rounds, each with its own questions, the engines taking turns" in md
+    assert "| 1 | llama-server | 16.00 | 8.5 / 11.7 s | 8 / 0 | 1.25 |" in md
     assert "| in-process | 8.00 |" in md and "| llama-server | 16.00 |" in md
     assert "15 / 1 / 0" in md
     assert "Faster: **llama-server**" in md and "throughput llama-server / in-process = 2.00" in md
@@ -71,13 +78,13 @@ def test_the_report_puts_the_engines_side_by_side():
 
 
 def test_without_a_llama_server_binary_the_section_skips_with_one_line(monkeypatch):
-    import rag.llama_server
+    import rag
     from eval.bench.common import Context, Plan
     from eval.bench.concurrency import bench_concurrency
     from eval.bench.report import render_concurrency
     from rag import Settings
 
-    monkeypatch.setattr(rag.llama_server, "find_binary", lambda: None)
+    monkeypatch.setattr(rag, "find_llama_server", lambda: None, raising=False)
     out = bench_concurrency(Context(Settings(), Plan(quick=True), None, progress=False))
     assert set(out) == {"skipped"} and "make llama-server" in out["skipped"] and "\n" not in out["skipped"]
     (blank, line) = render_concurrency(out)
@@ -98,3 +105,19 @@ def test_server_timings_add_up_llama_servers_print_timing_lines():
     assert (t["requests"], t["prompt_tokens"], t["decoded_tokens"]) == (2, 1086, 26)
     assert t["prompt_s"] == pytest.approx(37.12217) and t["decode_s"] == pytest.approx(19.13924)
     assert server_timings("")["requests"] == 0
+
+
+def test_each_round_asks_its_own_answerable_questions_and_one_of_each_other_type():
+    from eval.bench.concurrency import round_questions
+    from eval.bench.sections import load_seed_questions
+
+    items = load_seed_questions(None)
+    first, second = round_questions(items, 16, 0), round_questions(items, 16, 1)
+    assert first == load_seed_questions(16)  # round 1 is the usual 16-question sample
+    for qs in (first, second):
+        assert len(qs) == 16 and len({q["id"] for q in qs}) == 16
+        assert sum(q["type"] == "answerable" for q in qs) == 13
+        assert {q["type"] for q in qs} == {"answerable", "unanswerable", "injection", "off_topic"}
+    assert not {q["id"] for q in first} & {q["id"] for q in second}
+    with pytest.raises(ValueError, match="answerable questions"):
+        round_questions(items, 16, 10)

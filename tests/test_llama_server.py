@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.generator import GenerationStats, OpenAIBackend
-from rag.llama_server import BUILT_BINARY, LlamaServer, find_binary, server_command
+from rag.llama_server import BUILT_BINARY, LlamaServer, find_llama_server, server_command
 from rag.models import tiny_model_path
 from rag.prompts import SYSTEM, ChatPrompt, answer_tail, format_context
 
@@ -25,7 +25,7 @@ PROMPT = ChatPrompt(SYSTEM, format_context([("Doc", "Bus fares are capped at £2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if find_binary() is None:
+    if find_llama_server() is None:
         pytest.skip(f"llama-server is not built ({BUILT_BINARY}): run `make llama-server` (about 11 minutes on 2 cores; not part of `make test`)")
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     srv = LlamaServer(tiny_model_path(), parallel=2, ctx_per_slot=1024, threads=2, log_path=log).start()

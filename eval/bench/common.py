@@ -47,6 +47,7 @@ class Plan:
         self.retrieval_queries = 200
         self.pgvector_size = 10_000 if quick else 100_000
         self.serve_timeout_s = 150 if quick else 300
+        self.concurrency_rounds = 1 if quick else 2
 
 
 # ----- running and reporting -----------------------------------------------------------------------

@@ -19,9 +19,12 @@ binary (``make llama-server``) the section is skipped with a one-line reason.
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -96,6 +99,28 @@ def compare_engines(rows: dict[str, list[dict]], summaries: dict[str, dict]) -> 
     return out
 
 
+def round_questions(items: list[dict], n: int, r: int) -> list[dict]:
+    """The ``n`` questions of round ``r``: mostly answerable ones, then one of each other type, as
+    ``load_seed_questions(n)``; no answerable question is asked in two rounds (a server's prompt
+    cache would then hold the judge's prompts from the round before)."""
+    answerable = [it for it in items if it.get("type") == "answerable"]
+    others: dict[str, list[dict]] = {}
+    for it in items:
+        if it.get("type") != "answerable":
+            others.setdefault(it.get("type", "other"), []).append(it)
+    k = max(1, math.ceil(n * 0.8))
+    if (r + 1) * k > len(answerable):
+        raise ValueError(f"round {r} needs {(r + 1) * k} answerable questions, the set has {len(answerable)}")
+    picked = answerable[r * k : (r + 1) * k]
+    types = sorted(others, key=lambda t: (t != "unanswerable", t))
+    j = 0
+    while len(picked) < n and types:
+        pool = others[types[j % len(types)]]
+        picked.append(pool[(r + j // len(types)) % len(pool)])
+        j += 1
+    return picked[:n]
+
+
 _PROMPT_TIMING = re.compile(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
 _DECODE_TIMING = re.compile(r"(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
 
@@ -117,17 +142,23 @@ def server_timings(log_text: str) -> dict:
 # ----- load through the API -----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def model_id(base_url: str) -> str:
+    """The one model ``rag api`` at ``base_url`` lists (``GET /v1/models``)."""
+    import openai
+
+    return openai.OpenAI(base_url=base_url, api_key="bench", timeout=30, max_retries=0).models.list().data[0].id
+
+
 def ask_through_api(base_url: str, question: str, *, timeout: float = REQUEST_TIMEOUT_S) -> dict:
     """One streamed question through an OpenAI-compatible ``/v1`` (our ``rag api``): latency, text, decision."""
     import openai
-
-    from rag.openai_api import MODEL_ID
 
     client = openai.OpenAI(base_url=base_url, api_key="bench", timeout=timeout, max_retries=0)
     t0 = time.perf_counter()
     try:
         pieces, extra = [], None
-        stream = client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": question}], stream=True)
+        stream = client.chat.completions.create(model=model_id(base_url), messages=[{"role": "user", "content": question}], stream=True)
         with stream:
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta is not None and chunk.choices[0].delta.content:
@@ -176,7 +207,9 @@ class _Api:
         while time.monotonic() < deadline and self.proc.poll() is None and not _http_ok(f"{self.base_url}/models"):
             time.sleep(0.5)
         if not _http_ok(f"{self.base_url}/models"):
-            raise RuntimeError(f"`{' '.join(self.cmd)}` did not come up: {self.log_tail()}")
+            tail = self.log_tail()
+            self.stop()
+            raise RuntimeError(f"`{' '.join(self.cmd)}` did not come up: {tail}")
 
     def log_tail(self, chars: int = 800) -> str:
         self.log.seek(0)
@@ -187,53 +220,42 @@ class _Api:
         self.log.close()
 
 
-def _run_engine(name: str, env: dict[str, str], index_args: list[str], questions: list[dict], timeout_s: float, server=None) -> dict:
-    api = _Api(env, index_args, timeout_s)
-    try:
-        t0 = time.perf_counter()
-        warm_rows, _ = fire_at_once(api.base_url, [WARMUP_QUESTION] * PARALLEL)
-        warm_s = time.perf_counter() - t0
-        failed = [r["error"] for r in warm_rows if r["error"]]
-        if failed:
-            raise RuntimeError(f"{name}: the warm-up failed: {failed[0]}; log: {api.log_tail()}")
-        load_before = os.getloadavg()
-        rows, wall = fire_at_once(api.base_url, [q["question"] for q in questions])
-        load_after = os.getloadavg()
-        for r, q in zip(rows, questions):
-            r.update(id=q.get("id"), type=q.get("type"))
-        rss_api, _ = _tree_peak(api.proc.pid)
-        rss_server = _tree_peak(server.proc.pid)[0] if server is not None else None
-        timings = server_timings(server.log_path.read_text(errors="replace")) if server is not None and server.log_path else None
-        summary = engine_summary(rows, wall)
-        summary.update(
-            command=" ".join(api.cmd),
-            warmup_s=warm_s,
-            load_avg_before=load_before,
-            load_avg_after=load_after,
-            peak_rss_api_bytes=rss_api,
-            peak_rss_server_bytes=rss_server,
-            server_work=timings,  # warm-up included
-        )
-        if summary["errors"]:
-            summary["first_error"] = next(r["error"] for r in rows if r["error"])
-            summary["api_log_tail"] = api.log_tail()
-        return {"summary": summary, "rows": rows}
-    finally:
-        api.stop()
+def _stop_on_sigterm():
+    """Until the returned function is called, SIGTERM raises SystemExit, so the servers this section
+    started are stopped by its ``finally`` (Python's default would exit at once and leave them running)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _warm_up(name: str, api: _Api) -> float:
+    """``PARALLEL`` questions at once: models loaded, and every server slot holds the corpus prefix."""
+    t0 = time.perf_counter()
+    rows, _ = fire_at_once(api.base_url, [WARMUP_QUESTION] * PARALLEL)
+    failed = [r["error"] for r in rows if r["error"]]
+    if failed:
+        raise RuntimeError(f"{name}: the warm-up failed: {failed[0]}; log: {api.log_tail()}")
+    return time.perf_counter() - t0
 
 
 def bench_concurrency(ctx: "Context") -> dict:
-    from rag.llama_server import BUILD_HINT, BUILT_BINARY, LlamaServer, find_binary
-    from rag.models import model_path
+    import rag
+    from rag import LlamaServer, model_path
 
-    binary = find_binary()
-    if binary is None:
-        return {"skipped": f"llama-server is not built ({BUILT_BINARY} missing): {BUILD_HINT}"}
+    if rag.find_llama_server() is None:
+        return {"skipped": f"llama-server is not built ({LlamaServer.BUILT_BINARY} missing): {LlamaServer.BUILD_HINT}"}
     settings = ctx.settings
     model_name = ctx.args_model or settings.model
     model = Path(model_name) if Path(model_name).is_file() else model_path(model_name, settings.cache_dir)
     index_args = [] if Path(settings.index_dir).resolve() == DEFAULT_INDEX_DIR.resolve() else ["--index", str(settings.index_dir)]
-    questions = load_seed_questions(N_CONCURRENT)
+    rounds = ctx.plan.concurrency_rounds
+    items = load_seed_questions(None)
+    question_sets = [round_questions(items, N_CONCURRENT, r) for r in range(rounds)]
     timeout_s = float(ctx.plan.serve_timeout_s)
 
     base = _child_env()
@@ -241,15 +263,23 @@ def bench_concurrency(ctx: "Context") -> dict:
         base.pop(key, None)
     base["RAG_MODEL"] = str(model_name)
 
-    results: dict[str, dict] = {}
-    bar = ctx.bar("concurrency", 2, "engine")
-    results["in-process"] = _run_engine("in-process", {**base, "RAG_BACKEND": "llama-cpp"}, index_args, questions, timeout_s)
-    bar.update(1)
+    bar = ctx.bar("concurrency", 2 + 2 * rounds, "step")
+    apis: dict[str, _Api] = {}
+    warmup: dict[str, float] = {}
     logs = tempfile.TemporaryDirectory(prefix="bench-llama-server-")
     server = LlamaServer(
         model, parallel=PARALLEL, ctx_per_slot=settings.n_ctx, threads=settings.n_threads, log_path=Path(logs.name) / "server.log"
     )
+    rows: dict[str, list[dict]] = {"in-process": [], "llama-server": []}
+    walls = {name: 0.0 for name in rows}
+    per_round: list[dict] = []
+    restore = _stop_on_sigterm()
     try:
+        # Both engines stay up (idle) while the other one answers: the rounds alternate between them,
+        # in the order A B, B A, ..., so a change in the machine's load touches both alike.
+        apis["in-process"] = _Api({**base, "RAG_BACKEND": "llama-cpp"}, index_args, timeout_s)
+        warmup["in-process"] = _warm_up("in-process", apis["in-process"])
+        bar.update(1)
         server.start(timeout=timeout_s)
         env = {
             **base,
@@ -258,23 +288,55 @@ def bench_concurrency(ctx: "Context") -> dict:
             "RAG_OPENAI_MODEL": server.alias,
             "RAG_OPENAI_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
         }
-        results["llama-server"] = _run_engine("llama-server", env, index_args, questions, timeout_s, server=server)
-        results["llama-server"]["summary"].update(server_command=" ".join(server.command), server_start_s=server.start_s)
+        apis["llama-server"] = _Api(env, index_args, timeout_s)
+        warmup["llama-server"] = _warm_up("llama-server", apis["llama-server"])
+        bar.update(1)
+        for r, questions in enumerate(question_sets):
+            order = list(rows) if r % 2 == 0 else list(rows)[::-1]
+            for name in order:
+                load_before = os.getloadavg()
+                got, wall = fire_at_once(apis[name].base_url, [q["question"] for q in questions])
+                for row, q in zip(got, questions):
+                    row.update(id=q.get("id"), type=q.get("type"), round=r)
+                rows[name] += got
+                walls[name] += wall
+                s = engine_summary(got, wall)
+                per_round.append(
+                    {"round": r, "engine": name, "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
+                     **{k: s[k] for k in ("throughput_qpm", "p50_s", "p95_s", "answered", "declined", "errors", "wall_s")}}
+                )
+                bar.update(1)
+        summaries = {}
+        for name in rows:
+            s = engine_summary(rows[name], walls[name])
+            s.update(command=" ".join(apis[name].cmd), warmup_s=warmup[name], peak_rss_api_bytes=_tree_peak(apis[name].proc.pid)[0])
+            if name == "llama-server":
+                s.update(
+                    peak_rss_server_bytes=_tree_peak(server.proc.pid)[0],
+                    server_command=" ".join(server.command),
+                    server_start_s=server.start_s,
+                    server_work=server_timings(server.log_path.read_text(errors="replace")),  # warm-up included
+                )
+            if s["errors"]:
+                s["first_error"] = next(r["error"] for r in rows[name] if r["error"])
+                s["api_log_tail"] = apis[name].log_tail()
+            summaries[name] = s
     finally:
+        for api in apis.values():
+            api.stop()
         server.stop()
         logs.cleanup()
-    bar.update(1)
-    bar.close()
-
-    summaries = {name: r["summary"] for name, r in results.items()}
-    rows = {name: r["rows"] for name, r in results.items()}
+        bar.close()
+        restore()
     return {
-        "questions": len(questions),
+        "questions": N_CONCURRENT,
+        "rounds": rounds,
         "parallel": PARALLEL,
         "n_threads": settings.n_threads,
         "model": str(model_name),
         "judge": settings.judge,
         "engines": summaries,
+        "per_round": per_round,
         "comparison": compare_engines(rows, summaries),
         "rows": rows,
     }

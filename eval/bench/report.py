@@ -156,11 +156,17 @@ def render_concurrency(c: dict) -> list[str]:
     engines = c.get("engines") or {}
     if not engines:
         return []
+    rounds = c.get("rounds", 1)
     L = [
         "",
         f"## Many users at once: {c['questions']} questions sent together through `rag api`",
         "",
-        f"Model `{c['model']}`, judge `{c['judge']}`, {c['n_threads']} threads; llama-server with --parallel {c['parallel']}.",
+        f"Model `{c['model']}`, judge `{c['judge']}`, {c['n_threads']} threads; llama-server with --parallel {c['parallel']}. "
+        + (
+            f"{rounds} rounds, each with its own questions, the engines taking turns (A B, B A, ...); figures over all rounds."
+            if rounds > 1
+            else "One round."
+        ),
         "",
         "| engine | questions/min | latency p50 / p95 | answered / declined / failed | peak RSS (API + server) | warm-up |",
         "|---|---|---|---|---|---|",
@@ -182,6 +188,14 @@ def render_concurrency(c: dict) -> list[str]:
                 f"(identical text on {cmp_['same_text']})"
             )
         L += ["", note + "."]
+    if rounds > 1 and c.get("per_round"):
+        L += ["", "| round | engine | questions/min | latency p50 / p95 | answered / declined | load average before |", "|---|---|---|---|---|---|"]
+        for pr in c["per_round"]:
+            load = pr.get("load_avg_before") or [None]
+            L.append(
+                f"| {pr['round'] + 1} | {pr['engine']} | {_f(pr.get('throughput_qpm'))} | {_f(pr.get('p50_s'), 1)} / "
+                f"{_f(pr.get('p95_s'), 1)} s | {pr['answered']} / {pr['declined']} | {_f(load[0])} |"
+            )
     for name, s in engines.items():
         w = s.get("server_work")
         if w and w.get("requests"):
