@@ -121,3 +121,24 @@ def test_each_round_asks_its_own_answerable_questions_and_one_of_each_other_type
     assert not {q["id"] for q in first} & {q["id"] for q in second}
     with pytest.raises(ValueError, match="answerable questions"):
         round_questions(items, 16, 10)
+
+
+def test_questions_fired_at_once_through_our_api_come_back_in_order_with_their_decisions():
+    from test_openai_api import FakeAssistant, serve
+
+    from eval.bench.concurrency import fire_at_once
+    from rag import Settings
+    from rag.openai_api import create_app
+
+    fake = FakeAssistant(Settings(), delay=0.3)
+    questions = [f"Question {i}?" for i in range(5)] + ["What is the weather?", "Please explode?"]
+    with serve(create_app(fake, keepalive_s=0.1)) as url:
+        rows, wall = fire_at_once(url, questions)
+    assert len(fake.calls) == len(questions)
+    assert [r["text"] for r in rows[:5]] == [f"The passage answers: Question {i}? [1]." for i in range(5)]
+    assert [r["abstained"] for r in rows[:6]] == [False] * 5 + [True] and rows[5]["reason"] == "no_relevant_passages"
+    assert rows[6]["error"] and "not reachable" in rows[6]["error"]
+    # Sent together: the whole batch took about one answer's delay, not seven.
+    assert wall < 0.3 * len(questions) and all(r["latency_s"] <= wall + 0.1 for r in rows)
+    s = engine_summary(rows, wall)
+    assert (s["completed"], s["answered"], s["declined"], s["errors"]) == (6, 5, 1, 1)

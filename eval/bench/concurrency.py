@@ -8,11 +8,15 @@
    section starts on 127.0.0.1 (answers, judge and rewriter all go to it; the ``rag api`` process
    keeps only the embedder and the index).
 
-Each engine is warmed up with ``PARALLEL`` concurrent questions (models loaded, prompt caches
-filled), then ``N_CONCURRENT`` seed questions are sent at once with the official ``openai`` client
-(streaming, as a chat front-end does). Reported per engine: throughput (questions/min over the
-wall time from the first request to the last answer), latency p50 / p95 of each question from its
-request to its last byte, how many were answered and declined, and the peak RSS of the processes.
+Both stay up. Each is warmed up with ``PARALLEL`` concurrent questions (models loaded, prompt
+caches filled); then, round after round (one with ``--quick``, two otherwise), ``N_CONCURRENT`` seed
+questions are sent at once with the official ``openai`` client (streaming, as a chat front-end
+does) to one engine, then the same questions to the other, the order turning each round (A B, B A)
+so that a change in the machine's load touches both alike; each round has its own answerable
+questions. Reported per engine over all rounds: throughput (questions/min over the wall time from
+the first request to the last answer of each round), latency p50 / p95 of each question from its
+request to its last byte, how many were answered and declined, the peak RSS of the processes, and
+per round with the load average.
 Every process started here is stopped at the end, also on error. Without a ``llama-server``
 binary (``make llama-server``) the section is skipped with a one-line reason.
 """
@@ -185,12 +189,17 @@ def fire_at_once(base_url: str, questions: list[str]) -> tuple[list[dict], float
         start.wait()
         return ask_through_api(base_url, q)
 
-    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(questions))
+    try:
         futures = [pool.submit(one, q) for q in questions]
         start.wait()
         t0 = time.perf_counter()
         rows = [f.result() for f in futures]
         wall = time.perf_counter() - t0
+    finally:
+        # Interrupted (SIGTERM, Ctrl-C): do not wait here for answers; stopping the API ends them.
+        start.abort()
+        pool.shutdown(wait=False, cancel_futures=True)
     return rows, wall
 
 
@@ -210,6 +219,10 @@ class _Api:
             tail = self.log_tail()
             self.stop()
             raise RuntimeError(f"`{' '.join(self.cmd)}` did not come up: {tail}")
+
+    def check_running(self, name: str) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{name}: `rag api` exited with status {self.proc.returncode}: {self.log_tail()}")
 
     def log_tail(self, chars: int = 800) -> str:
         self.log.seek(0)
@@ -239,6 +252,7 @@ def _warm_up(name: str, api: _Api) -> float:
     rows, _ = fire_at_once(api.base_url, [WARMUP_QUESTION] * PARALLEL)
     failed = [r["error"] for r in rows if r["error"]]
     if failed:
+        api.check_running(name)
         raise RuntimeError(f"{name}: the warm-up failed: {failed[0]}; log: {api.log_tail()}")
     return time.perf_counter() - t0
 
@@ -294,6 +308,7 @@ def bench_concurrency(ctx: "Context") -> dict:
         for r, questions in enumerate(question_sets):
             order = list(rows) if r % 2 == 0 else list(rows)[::-1]
             for name in order:
+                apis[name].check_running(name)
                 load_before = os.getloadavg()
                 got, wall = fire_at_once(apis[name].base_url, [q["question"] for q in questions])
                 for row, q in zip(got, questions):
