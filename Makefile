@@ -50,7 +50,9 @@ SEED_GATE := --fail-under answerable_correct=0.47 --fail-under declined_correctl
 # The fast tier loads no model (conftest makes any model load fail): a plain bug fails in seconds.
 FAST := -m "not models and not browser"
 
-test: install system-deps
+# `make test WITH_LLAMA_SERVER=1` also builds llama-server first, so tests/test_llama_server.py runs
+# instead of skipping (the build takes about 11 minutes on 2 cores, so it is not done by default).
+test: install system-deps $(if $(WITH_LLAMA_SERVER),llama-server)
 	$(PY) -m pytest -q
 	$(VENV)/bin/rag eval --suite seed --out test-artifacts/seed-eval $(SEED_GATE)
 

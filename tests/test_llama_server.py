@@ -18,7 +18,11 @@ from rag.llama_server import BUILT_BINARY, LlamaServer, find_llama_server, serve
 from rag.models import tiny_model_path
 from rag.prompts import SYSTEM, ChatPrompt, answer_tail, format_context
 
-pytestmark = [pytest.mark.server, pytest.mark.models]
+
+def _marks(test):
+    """The marks of a test that starts a real server (the command-line test needs none)."""
+    return pytest.mark.server(pytest.mark.models(test))
+
 
 PROMPT = ChatPrompt(SYSTEM, format_context([("Doc", "Bus fares are capped at £2.", None)]), answer_tail("How much is a bus fare?"))
 
@@ -26,7 +30,10 @@ PROMPT = ChatPrompt(SYSTEM, format_context([("Doc", "Bus fares are capped at £2
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if find_llama_server() is None:
-        pytest.skip(f"llama-server is not built ({BUILT_BINARY}): run `make llama-server` (about 11 minutes on 2 cores; not part of `make test`)")
+        pytest.skip(
+            f"llama-server is not built ({BUILT_BINARY}): run `make llama-server`, or `make test WITH_LLAMA_SERVER=1` "
+            "(the build takes about 11 minutes on 2 cores, so plain `make test` does not do it)"
+        )
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     srv = LlamaServer(tiny_model_path(), parallel=2, ctx_per_slot=1024, threads=2, log_path=log).start()
     yield srv
@@ -68,12 +75,14 @@ def test_the_command_line_binds_loopback_and_splits_the_context_across_slots():
     assert "--cont-batching" in cmd and "--no-webui" in cmd
 
 
+@_marks
 def test_it_listens_on_127_0_0_1_only(server):
     sockets = _listening(server.proc.pid)
     assert sockets and all(addr == "127.0.0.1" for addr, _ in sockets), sockets
     assert ("127.0.0.1", server.port) in sockets
 
 
+@_marks
 def test_two_streamed_answers_are_decoded_at_the_same_time(server):
     backend = OpenAIBackend(server.base_url, server.alias, timeout=60)
     results: dict[int, dict] = {}
@@ -101,6 +110,7 @@ def test_two_streamed_answers_are_decoded_at_the_same_time(server):
     assert a["first"] < b["end"] and b["first"] < a["end"], results
 
 
+@_marks
 def test_the_judge_reads_yes_and_no_from_llama_servers_logprobs(server):
     backend = OpenAIBackend(server.base_url, server.alias, timeout=60)
     p = backend.yes_probability(ChatPrompt("Answer Yes or No.", "", "Is the sky usually blue on a clear day?"))
