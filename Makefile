@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    install everything, build the default index if missing or stale, open the chat
 #   make test   install everything, run the whole test suite
+# And one for many users at once (README, "Many users at once"):
+#   make llama-server   build llama.cpp's batching server into build/llama-server/ (once; about 11 min on 2 cores)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -12,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 # A portable llama.cpp build (AVX2/FMA): runs on any x86-64 laptop from the last decade.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: install run serve index test test-fast eval bench lock clean system-deps
+.PHONY: install run serve index test test-fast eval bench lock clean system-deps llama-server
 
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -48,7 +50,9 @@ SEED_GATE := --fail-under answerable_correct=0.55 --fail-under declined_correctl
 # The fast tier loads no model (conftest makes any model load fail): a plain bug fails in seconds.
 FAST := -m "not models and not browser"
 
-test: install system-deps
+# `make test WITH_LLAMA_SERVER=1` also builds llama-server first, so tests/test_llama_server.py runs
+# instead of skipping (the build takes about 11 minutes on 2 cores, so it is not done by default).
+test: install system-deps $(if $(WITH_LLAMA_SERVER),llama-server)
 	$(PY) -m pytest -q
 	$(VENV)/bin/rag eval --suite seed --out test-artifacts/seed-eval $(SEED_GATE)
 
@@ -60,6 +64,10 @@ eval: install
 
 bench: install
 	$(VENV)/bin/rag bench
+
+# llama-server from the llama.cpp sources in the pinned llama-cpp-python sdist (does nothing when built).
+llama-server: $(STAMP)
+	PIP=$(PIP) scripts/build-llama-server.sh
 
 # Refresh the constraints file from the current environment (after a deliberate upgrade).
 lock:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .generator import GenerationStats, LlamaCppBackend, OpenAIBackend, TransformersBackend
     from .indexer import IndexReport, Indexer
     from .judge import Judge
+    from .llama_server import LlamaServer, find_llama_server
     from .loaders import SUPPORTED_SUFFIXES
     from .models import model_path
     from .pipeline import Assistant, ask, clean_question, ensure_default_index, get_assistant, stream
@@ -70,6 +71,8 @@ _LAZY = {
     "new_faiss_index": "store",
     "doc_id_for": "loaders",
     "Judge": "judge",
+    "LlamaServer": "llama_server",
+    "find_llama_server": "llama_server",
     "GenerationStats": "generator",
     "LlamaCppBackend": "generator",
     "OpenAIBackend": "generator",

@@ -6,6 +6,7 @@
     rag remove DOC... [--index DIR]     remove documents by id or path
     rag serve [--host H] [--port P]     the chat in the browser (from ``ui``)
     rag api [--host H] [--port P]       the assistant as an OpenAI-compatible API
+    rag llama-server [--parallel N]     llama.cpp's batching model server, for many users at once
     rag eval --suite NAME               the offline evaluation (from ``eval``)
     rag bench [--quick]                 the speed benchmark (from ``eval``)
 
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 from importlib.metadata import entry_points
@@ -180,6 +182,40 @@ def cmd_api(args: argparse.Namespace) -> int:
     return serve_api(settings_from_args(args), host=args.host, port=args.port)
 
 
+def cmd_llama_server(args: argparse.Namespace) -> int:
+    from .llama_server import LlamaServer
+    from .models import model_path
+
+    settings = settings_from_args(args)
+    model = Path(settings.model) if Path(settings.model).is_file() else model_path(settings.model, settings.cache_dir)
+    server = LlamaServer(
+        model, parallel=args.parallel, ctx_per_slot=settings.n_ctx, threads=args.threads or settings.n_threads, port=args.port
+    )
+    if args.print_command:
+        print(" ".join(server.command))
+        return 0
+    print(f"starting {' '.join(server.command)}", file=sys.stderr)
+
+    def stop_on_signal(signum, frame):  # `kill` and a closed terminal stop the server too, not only Ctrl-C
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop_on_signal)
+    try:
+        server.start()
+        print(
+            f"llama-server is ready at {server.base_url} ({args.parallel} answers at a time); point the assistant at it with\n"
+            f"  export RAG_BACKEND=openai RAG_OPENAI_BASE_URL={server.base_url} RAG_OPENAI_MODEL={server.alias}\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+        rc = server.proc.wait()
+        print(f"error: llama-server exited with status {rc}: {server.log_tail(600)}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Offline cited question answering over policy documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8001, help="port (default 8001)")
     p.set_defaults(func=cmd_api)
     add_common_options(p)
+
+    p = sub.add_parser(
+        "llama-server",
+        help="run llama.cpp's batching model server on 127.0.0.1 (build it with `make llama-server`)",
+        description="Serve the answer model with llama-server, which decodes --parallel answers at once; "
+        "then set RAG_BACKEND=openai RAG_OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 RAG_OPENAI_MODEL=local.",
+    )
+    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    p.add_argument("--parallel", type=int, default=4, help="answers decoded at once (default 4)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: RAG_N_THREADS, all cores)")
+    p.add_argument("--print-command", action="store_true", help="print the llama-server command line and exit")
+    p.add_argument("--model", help="qwen2.5-1.5b (default), qwen2.5-0.5b or a .gguf path")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    p.set_defaults(func=cmd_llama_server)
 
     for entry in sorted(entry_points(group="rag.commands"), key=lambda e: e.name):
         try:

@@ -21,6 +21,10 @@ Sections (each one is independent: a failure is recorded in bench.json and the o
 * ``cold_start``: ``rag ask`` from a shell to its first answer byte and to exit, vs ``python -c "import rag"``.
 * ``serve_rss``: peak RSS of ``rag serve`` after answering one question through the page.
 * ``retrieval``: latency, recall@10 and memory of the store's index types on synthetic clustered vectors.
+* ``concurrency``: 16 questions at once through ``rag api`` (the official ``openai`` client), with the
+  in-process model and with ``llama-server --parallel 4`` (``RAG_BACKEND=openai``): throughput, p50
+  and p95 side by side, answered and declined counts. Skipped when llama-server is not built
+  (``make llama-server``).
 * ``pgvector``: the Postgres + pgvector store on a throw-away local server, beside FAISS: ingest rate,
   HNSW query p50 and recall@10 (10k vectors quick, 100k full), the fused dense + keyword query.
 
@@ -44,6 +48,7 @@ from typing import Any
 from rag import Settings, setup_offline
 
 from .common import Context, DEFAULT_OUT, Plan, SECTIONS
+from .concurrency import bench_concurrency
 from .processes import bench_cold_start, bench_serve_rss
 from .report import evaluate_targets, render_markdown
 from .sections import (
@@ -71,6 +76,7 @@ RUNNERS: dict[str, Callable[[Context], dict]] = {
     "serve_rss": bench_serve_rss,
     "retrieval": bench_retrieval_section,
     "pgvector": bench_pgvector_section,
+    "concurrency": bench_concurrency,
 }
 
 

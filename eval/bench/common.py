@@ -17,7 +17,7 @@ WHITEPAPER_QUESTIONS = PROJECT_ROOT / "eval" / "datasets" / "whitepaper.jsonl"
 ARTICLE = DEFAULT_SOURCES_DIR / "levelling-up-collaboration.txt"
 COLD_QUESTION = "What share of swimming pools are at risk of closure?"
 WARMUP_QUESTION = "What did Michael Gove say about the Levelling Up Fund?"
-SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval", "pgvector")
+SECTIONS = ("ask", "judge", "generation", "indexing", "cold_start", "serve_rss", "retrieval", "pgvector", "concurrency")
 
 #: (key in the results, label, comparison, threshold, unit)
 TARGETS = [
@@ -49,6 +49,7 @@ class Plan:
         self.retrieval_queries = 200
         self.pgvector_size = 10_000 if quick else 100_000
         self.serve_timeout_s = 150 if quick else 300
+        self.concurrency_rounds = 1 if quick else 2
 
 
 # ----- running and reporting -----------------------------------------------------------------------

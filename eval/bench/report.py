@@ -147,7 +147,68 @@ def render_markdown(payload: dict) -> str:
         )
     if rt.get("data"):
         L += ["", f"Synthetic vectors: {rt['data']}; {rt['n_queries']} single queries, k={rt['k']}."]
+    L += render_concurrency(r.get("concurrency") or {})
     errs = {k: v["error"] for k, v in r.items() if isinstance(v, dict) and "error" in v}
     if errs:
         L += ["", "## Sections that failed", ""] + [f"- **{k}**: {v.splitlines()[-1] if v else ''}" for k, v in errs.items()]
     return "\n".join(L) + "\n"
+
+
+def render_concurrency(c: dict) -> list[str]:
+    """The ``concurrency`` section: one row per engine, side by side, then the comparison."""
+    if c.get("skipped"):
+        return ["", f"Many users at once (`concurrency`): skipped: {c['skipped']}"]
+    engines = c.get("engines") or {}
+    if not engines:
+        return []
+    rounds = c.get("rounds", 1)
+    L = [
+        "",
+        f"## Many users at once: {c['questions']} questions sent together through `rag api`",
+        "",
+        f"Model `{c['model']}`, judge `{c['judge']}`, {c['n_threads']} threads; llama-server with --parallel {c['parallel']}. "
+        + (
+            f"{rounds} rounds, each with its own questions, the engines taking turns (A B, B A, ...); figures over all rounds."
+            if rounds > 1
+            else "One round."
+        ),
+        "",
+        "| engine | questions/min | latency p50 / p95 | answered / declined / failed | peak RSS (API + server) | warm-up |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in engines.items():
+        rss = (s.get("peak_rss_api_bytes") or 0) + (s.get("peak_rss_server_bytes") or 0)
+        L.append(
+            f"| {name} | {_f(s.get('throughput_qpm'))} | {_f(s.get('p50_s'), 1)} / {_f(s.get('p95_s'), 1)} s | "
+            f"{s['answered']} / {s['declined']} / {s['errors']} | {_mb(rss or None)} | {_f(s.get('warmup_s'), 1)} s |"
+        )
+    cmp_ = c.get("comparison") or {}
+    if cmp_.get("faster"):
+        note = f"Faster: **{cmp_['faster']}**"
+        if cmp_.get("throughput_ratio") is not None:
+            names = list(engines)
+            note += (
+                f"; throughput {names[-1]} / {names[0]} = {_f(cmp_['throughput_ratio'])}, p95 ratio {_f(cmp_['p95_ratio'])}; "
+                f"same answer-or-decline decision on {cmp_['same_decision']} of {cmp_['compared']} questions "
+                f"(identical text on {cmp_['same_text']})"
+            )
+        L += ["", note + "."]
+    if rounds > 1 and c.get("per_round"):
+        L += ["", "| round | engine | questions/min | latency p50 / p95 | answered / declined | load average before |", "|---|---|---|---|---|---|"]
+        for pr in c["per_round"]:
+            load = pr.get("load_avg_before") or [None]
+            L.append(
+                f"| {pr['round'] + 1} | {pr['engine']} | {_f(pr.get('throughput_qpm'))} | {_f(pr.get('p50_s'), 1)} / "
+                f"{_f(pr.get('p95_s'), 1)} s | {pr['answered']} / {pr['declined']} | {_f(load[0])} |"
+            )
+    for name, s in engines.items():
+        w = s.get("server_work")
+        if w and w.get("requests"):
+            L.append(
+                f"\n{name} did {w['requests']} requests (warm-up included): {w['prompt_tokens']:,} prompt tokens processed "
+                f"(not cached) in {_f(w['prompt_s'], 1)} s and {w['decoded_tokens']:,} tokens decoded in {_f(w['decode_s'], 1)} s, "
+                "summed over its slots."
+            )
+        if s.get("first_error"):
+            L.append(f"\n{name}: first failure: {s['first_error']}")
+    return L
