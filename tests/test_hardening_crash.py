@@ -89,7 +89,7 @@ def check_index(index_dir: Path, crash_setup, new_ids: set[str], embedder, *, re
         assert store.documents[c.doc_id].text[c.start : c.end] == c.text
     # The vectors are those of their chunks (none stale, none swapped).
     sample = sorted(store.chunks)[:: max(1, len(store.chunks) // 6)]
-    fresh = embedder.encode([store.chunks[i].text for i in sample])
+    fresh = embedder.encode([store.chunks[i].embed_text for i in sample])
     stored = np.vstack([store.index.reconstruct(int(i)) for i in sample])
     np.testing.assert_allclose(stored, fresh, atol=1e-4)
     return "old" if ids == old else "new"
