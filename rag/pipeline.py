@@ -18,6 +18,7 @@ use (models load lazily and are shared by the process, see ``rag.registry``), or
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -41,6 +42,10 @@ from .verifier import MODES, Verifier
 log = logging.getLogger(__name__)
 
 
+#: A terminal escape sequence (colours, cursor moves) pasted with a question.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
 def clean_question(question: str, max_chars: int) -> str:
     """Validate and normalise a question.
 
@@ -52,8 +57,10 @@ def clean_question(question: str, max_chars: int) -> str:
     if len(question) > 4 * max_chars + 1000:
         # Far too long even before cleaning: refuse without copying it (bounded memory for huge pastes).
         raise ValueError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}. Please shorten it.")
-    # Drop control characters and unpaired surrogates; keep every script.
-    q = "".join(ch for ch in question if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    # Drop terminal colour codes ("\x1b[31m") whole, then control characters and unpaired surrogates;
+    # keep every script.
+    q = _ANSI_ESCAPE.sub("", question)
+    q = "".join(ch for ch in q if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     q = q.encode("utf-8", errors="ignore").decode("utf-8")
     q = " ".join(q.split())
     if not q:

@@ -491,5 +491,5 @@ def test_many_multi_chunk_documents_indexed_in_one_run_keep_one_vector_per_chunk
     loaded = IndexStore.load(settings.index_dir)
     assert len(loaded.chunks) == report.chunks_added == loaded.index.ntotal
     vecs, ids = loaded.vectors()
-    fresh = embedder.encode([loaded.chunks[int(i)].text for i in ids])
+    fresh = embedder.encode([loaded.chunks[int(i)].embed_text for i in ids])
     np.testing.assert_allclose(vecs, fresh, atol=1e-4)
