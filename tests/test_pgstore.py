@@ -411,7 +411,7 @@ def test_indexer_and_retriever_on_pgvector_with_minilm(dsn, pg_schema, embedder,
     res = retriever.run("How often are bins collected?", k=2)
     assert res.relevant and "every two weeks" in res.passages[0].text
     assert res.passages[0].dense_score == pytest.approx(
-        float(embedder.encode(["How often are bins collected?"])[0] @ embedder.encode([res.passages[0].text])[0]),
+        float(embedder.encode(["How often are bins collected?"])[0] @ embedder.encode([res.passages[0].chunk.embed_text])[0]),
         abs=1e-3,
     )
     sims = retriever.similarities(res.query_vector, [p.chunk.chunk_id for p in res.passages])
