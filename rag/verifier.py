@@ -104,6 +104,11 @@ class Verifier:
         if question and not says_something(s.text, question):
             # "The nine areas are [3]." restates the question and points at a passage: no claim to check.
             return Sentence(s.text, s.cites, 0.0, False, s.inferred)
+        if self.mode != "off" and not any(self._quoted(s.text, passages[n - 1].text, question) for n in s.cites):
+            # A quote given the wrong number is re-pointed at the passage it is quoted from, before any judging.
+            quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
+            if quoted and not unsupported_numbers(s.text, [passages[quoted[0] - 1].text]):
+                return Sentence(s.text, (quoted[0],), 1.0, True, True)
         result = self._check_cited(s, passages, question)
         if result.supported is False:
             return self._repoint(s, passages, question) or result
