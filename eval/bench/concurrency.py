@@ -233,6 +233,10 @@ class _Api:
         self.log.close()
 
 
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def _stop_on_sigterm():
     """Until the returned function is called, SIGTERM raises SystemExit, so the servers this section
     started are stopped by its ``finally`` (Python's default would exit at once and leave them running)."""
@@ -319,6 +323,13 @@ def bench_concurrency(ctx: "Context") -> dict:
                 per_round.append(
                     {"round": r, "engine": name, "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
                      **{k: s[k] for k in ("throughput_qpm", "p50_s", "p95_s", "answered", "declined", "errors", "wall_s")}}
+                )
+                # Logged as it happens: a run cut short still leaves its finished rounds in the log.
+                log.info(
+                    "concurrency round %d, %s: %s q/min over %.1f s, p50 %s s, p95 %s s, %d answered, %d declined, "
+                    "%d failed, load %.2f; latencies %s",
+                    r + 1, name, _num(s["throughput_qpm"]), wall, _num(s["p50_s"]), _num(s["p95_s"]), s["answered"],
+                    s["declined"], s["errors"], load_before[0], sorted(round(x["latency_s"], 1) for x in got),
                 )
                 bar.update(1)
         summaries = {}
