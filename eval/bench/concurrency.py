@@ -313,6 +313,8 @@ def bench_concurrency(ctx: "Context") -> dict:
             order = list(rows) if r % 2 == 0 else list(rows)[::-1]
             for name in order:
                 apis[name].check_running(name)
+                if name == "llama-server" and server.proc.poll() is not None:
+                    raise RuntimeError(f"llama-server exited with status {server.proc.returncode}: {server.log_tail(600)}")
                 load_before = os.getloadavg()
                 got, wall = fire_at_once(apis[name].base_url, [q["question"] for q in questions])
                 for row, q in zip(got, questions):
@@ -337,6 +339,8 @@ def bench_concurrency(ctx: "Context") -> dict:
             s = engine_summary(rows[name], walls[name])
             s.update(command=" ".join(apis[name].cmd), warmup_s=warmup[name], peak_rss_api_bytes=_tree_peak(apis[name].proc.pid)[0])
             if name == "llama-server":
+                if server.proc.poll() is not None:  # stopped by someone else after its last round: no RSS to read
+                    s["server_exit_status"] = server.proc.returncode
                 s.update(
                     peak_rss_server_bytes=_tree_peak(server.proc.pid)[0],
                     server_command=" ".join(server.command),
