@@ -233,6 +233,10 @@ class _Api:
         self.log.close()
 
 
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def _stop_on_sigterm():
     """Until the returned function is called, SIGTERM raises SystemExit, so the servers this section
     started are stopped by its ``finally`` (Python's default would exit at once and leave them running)."""
@@ -309,6 +313,8 @@ def bench_concurrency(ctx: "Context") -> dict:
             order = list(rows) if r % 2 == 0 else list(rows)[::-1]
             for name in order:
                 apis[name].check_running(name)
+                if name == "llama-server" and server.proc.poll() is not None:
+                    raise RuntimeError(f"llama-server exited with status {server.proc.returncode}: {server.log_tail(600)}")
                 load_before = os.getloadavg()
                 got, wall = fire_at_once(apis[name].base_url, [q["question"] for q in questions])
                 for row, q in zip(got, questions):
@@ -320,12 +326,21 @@ def bench_concurrency(ctx: "Context") -> dict:
                     {"round": r, "engine": name, "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
                      **{k: s[k] for k in ("throughput_qpm", "p50_s", "p95_s", "answered", "declined", "errors", "wall_s")}}
                 )
+                # Logged as it happens: a run cut short still leaves its finished rounds in the log.
+                log.info(
+                    "concurrency round %d, %s: %s q/min over %.1f s, p50 %s s, p95 %s s, %d answered, %d declined, "
+                    "%d failed, load %.2f; latencies %s",
+                    r + 1, name, _num(s["throughput_qpm"]), wall, _num(s["p50_s"]), _num(s["p95_s"]), s["answered"],
+                    s["declined"], s["errors"], load_before[0], sorted(round(x["latency_s"], 1) for x in got),
+                )
                 bar.update(1)
         summaries = {}
         for name in rows:
             s = engine_summary(rows[name], walls[name])
             s.update(command=" ".join(apis[name].cmd), warmup_s=warmup[name], peak_rss_api_bytes=_tree_peak(apis[name].proc.pid)[0])
             if name == "llama-server":
+                if server.proc.poll() is not None:  # stopped by someone else after its last round: no RSS to read
+                    s["server_exit_status"] = server.proc.returncode
                 s.update(
                     peak_rss_server_bytes=_tree_peak(server.proc.pid)[0],
                     server_command=" ".join(server.command),
