@@ -155,9 +155,9 @@ class ContextBuilder:
                 return [Window(context, passages, "whole corpus")]
         if self.window_tokens <= 0:
             return []
-        out: list[Window] = []
         if sum(1 for c in chunks if not c.is_card) > self.max_windows * self.window_tokens // 40:
             return []  # far too many windows, whatever their size: skip counting tokens
+        out: list[Window] = []
         for doc_id in store.documents:
             doc_passages = [p for p in passages if p.chunk.doc_id == doc_id]
             cards = [p for p in doc_passages if p.chunk.is_card]

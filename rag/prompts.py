@@ -57,31 +57,29 @@ def _as_data(text: str) -> str:
     return _MARKER_LIKE.sub(r"(\1)", " ".join(text.split()))
 
 
-def format_context(passages: Sequence[tuple[str, str, int | None]]) -> str:
-    """Number passages from 1: each item is (title, text, page). A title line starts each document's run."""
-    lines = ["Passages:"]
+def _numbered(passages: Sequence[tuple[str, str, int | None]], start: int) -> list[str]:
+    """Lines numbering ``passages`` from ``start``; a title line (after a blank line) opens each document's run."""
+    lines = []
     last_title = None
-    for i, (title, text, page) in enumerate(passages, 1):
+    for i, (title, text, page) in enumerate(passages, start):
         if title != last_title:
             lines.append(f"\nDocument: {_as_data(title)}")
             last_title = title
         where = f" (page {page})" if page else ""
         lines.append(f"[{i}]{where} {_as_data(text)}")
-    return "\n".join(lines) + "\n\n"
+    return lines
+
+
+def format_context(passages: Sequence[tuple[str, str, int | None]]) -> str:
+    """Number passages from 1: each item is (title, text, page). A title line starts each document's run."""
+    return "\n".join(["Passages:", *_numbered(passages, 1)]) + "\n\n"
 
 
 def format_more(passages: Sequence[tuple[str, str, int | None]], start: int) -> str:
     """More numbered passages, from ``start``, after a cached window (empty when there are none)."""
     if not passages:
         return ""
-    body = format_context(passages)[len("Passages:") :].lstrip("\n")
-    lines = []
-    for line in body.splitlines():
-        if line.startswith("[") and "]" in line:
-            n, rest = line[1:].split("]", 1)
-            line = f"[{int(n) + start - 1}]{rest}"
-        lines.append(line)
-    return "More passages:\n" + "\n".join(lines).strip("\n") + "\n\n"
+    return "More passages:\n" + "\n".join(_numbered(passages, start)).strip("\n") + "\n\n"
 
 
 def answer_tail(question: str, hints: Sequence[int] = ()) -> str:

@@ -106,7 +106,7 @@ class Verifier:
             return Sentence(s.text, s.cites, 0.0, False, s.inferred)
         if self.mode != "off" and not any(self._quoted(s.text, passages[n - 1].text, question) for n in s.cites):
             # A quote given the wrong number is re-pointed at the passage it is quoted from, before any judging.
-            quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
+            quoted = self._quoted_elsewhere(s, passages, question)
             if quoted and not unsupported_numbers(s.text, [passages[quoted[0] - 1].text]):
                 return Sentence(s.text, (quoted[0],), 1.0, True, True)
         result = self._check_cited(s, passages, question)
@@ -114,9 +114,12 @@ class Verifier:
             return self._repoint(s, passages, question) or result
         return result
 
+    def _quoted_elsewhere(self, s: CitedSentence, passages: Sequence[Passage], question: str) -> list[int]:
+        """Numbers of the passages, other than those cited, that ``s`` is quoted from."""
+        return [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
+
     def _repoint(self, s: CitedSentence, passages: Sequence[Passage], question: str) -> Sentence | None:
-        # A quote given the wrong number is re-pointed at its passage.
-        quoted = [i for i, p in enumerate(passages, 1) if i not in s.cites and self._quoted(s.text, p.text, question)]
+        quoted = self._quoted_elsewhere(s, passages, question)
         if quoted:
             return Sentence(s.text, (quoted[0],), 1.0, True, True)
         overlaps = [
