@@ -58,6 +58,8 @@ class Settings:
         extra_passages: Top-k passages from outside the chosen window shown after it (default 2).
         hint_passages: After the question, the prompt names this many best-ranked passages by number,
             so the model looks there first in a long context (default 0: off).
+        answer_style: ``direct``: the model answers straight away (default); ``evidence``: it first
+            names the passage that answers, then answers (the naming is never shown).
         repoint_overlap: A sentence its cited passages do not support is checked against the other
             passage holding at least this share of its content words, and re-cited there when that
             one supports it (default 0.6).
@@ -152,6 +154,7 @@ class Settings:
     max_windows: int = 64
     repoint_overlap: float = 0.6
     hint_passages: int = 0
+    answer_style: str = "direct"
     fallback: bool = False
     fallback_threshold: float = 0.6
     fallback_on_decline: bool = False
@@ -218,6 +221,8 @@ class Settings:
             raise ValueError(f"unknown store {self.store!r}: use faiss or pgvector")
         if self.window_tokens < 0 or self.extra_passages < 0 or self.whole_corpus_tokens < 0:
             raise ValueError("whole_corpus_tokens, window_tokens and extra_passages must be >= 0")
+        if self.answer_style not in {"direct", "evidence"}:
+            raise ValueError(f"unknown answer_style {self.answer_style!r}: use direct or evidence")
         if not self.openai_timeout_s > 0:
             raise ValueError("openai_timeout_s must be a positive number of seconds")
 

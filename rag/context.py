@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from .generator import Backend
-from .prompts import SYSTEM, ChatPrompt, answer_tail, format_context, format_more
+from .prompts import ANSWER_STYLES, SYSTEM, ChatPrompt, answer_tail, format_context, format_more
 from .types import Chunk, Passage
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class ContextBuilder:
         extra_passages: Top-k passages from outside the window added after it (default 2).
         hints: After the question, name the numbers of this many best-ranked passages, so the model
             looks there first in a long window (default 0: no hint).
+        answer_style: ``direct`` or ``evidence`` (``rag.prompts.ANSWER_STYLES``; default ``direct``).
         max_windows: A corpus cut into more windows than this gets the top-k passages instead
             (computing and saving every window's KV state would cost too much time and disk;
             default 64, about 1.5 GB of saved states).
@@ -102,6 +103,7 @@ class ContextBuilder:
         window_tokens: int = 1200,
         extra_passages: int = 2,
         hints: int = 0,
+        answer_style: str = "direct",
         max_windows: int = 64,
         cache_dir: Path | None = None,
     ) -> None:
@@ -117,6 +119,9 @@ class ContextBuilder:
         self.extra_passages = extra_passages
         self.max_windows = max_windows
         self.hints = max(0, hints)
+        if answer_style not in ANSWER_STYLES:
+            raise ValueError(f"unknown answer style {answer_style!r}: use {', '.join(ANSWER_STYLES)}")
+        self.answer_style = answer_style
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._windows: tuple[tuple[int, int], list[Window]] | None = None
         self._lock = threading.Lock()
@@ -246,7 +251,7 @@ class ContextBuilder:
         windows = self.windows(store)
         if not windows:
             top = retrieved[:k]
-            return Context(ChatPrompt(SYSTEM, _format(top), answer_tail(question)), top, False)
+            return Context(ChatPrompt(SYSTEM, _format(top), answer_tail(question, style=self.answer_style)), top, False)
         window = windows[0] if len(windows) == 1 else self.pick(windows, retrieved)
         inside = window.chunk_ids
         extra = [p for p in retrieved[:k] if p.chunk.chunk_id not in inside and not p.chunk.is_card][: self.extra_passages]
@@ -261,7 +266,7 @@ class ContextBuilder:
         prefix = self.warm(store, window.context)
         shown = passages + extra
         tail = format_more([(p.title, p.text, p.chunk.page) for p in extra], start=len(passages) + 1)
-        tail += answer_tail(question, self._hints(shown, retrieved[:k]))
+        tail += answer_tail(question, self._hints(shown, retrieved[:k]), self.answer_style)
         whole = window.name == "whole corpus"
         log.debug("context: window %s (%s), %d extra passages", window.name, prefix, len(extra))
         return Context(ChatPrompt(SYSTEM, window.context, tail), shown, whole, prefix, window.name, len(extra))

@@ -34,6 +34,7 @@ from .fallback import QuoteFallback
 from .generator import Backend, GenerationStats
 from .indexer import IndexReport
 from .policy import ABSTAIN_TEXT, AnswerPolicy
+from .prompts import LeadInFilter
 from .rewriter import QueryRewriter
 from .storage import AnyStore, store_exists
 from .types import Answer, AnswerStats, Checking, Citation, DraftPiece, Event, Final, Passage, Reason, Sentence
@@ -155,6 +156,7 @@ class Assistant:
                     extra_passages=s.extra_passages,
                     max_windows=s.max_windows,
                     hints=s.hint_passages,
+                    answer_style=s.answer_style,
                     cache_dir=s.cache_dir,
                 )
             return self._context
@@ -284,11 +286,19 @@ class Assistant:
         ctx = self.context.run(standalone, retriever.store, retrieval.passages, k=k, query_vector=retrieval.query_vector, scorer=retriever)
         stats.whole_corpus, stats.prefix, stats.window = ctx.whole_corpus, ctx.prefix, ctx.window
         gen, pieces = GenerationStats(), []
+        draft = LeadInFilter() if self.settings.answer_style == "evidence" else None
         for piece in self.generator.stream(ctx.prompt, max_tokens=self.settings.max_new_tokens, stats=gen):
+            shown = draft.feed(piece) if draft is not None else piece
+            if shown:
+                if not pieces:
+                    stats.first_token_s = clock.total()
+                pieces.append(shown)
+                yield DraftPiece(shown)
+        if draft is not None and (rest := draft.close()):
             if not pieces:
                 stats.first_token_s = clock.total()
-            pieces.append(piece)
-            yield DraftPiece(piece)
+            pieces.append(rest)
+            yield DraftPiece(rest)
         stats.generate_s, stats.queue_s, stats.answer_s = gen.total_s, gen.wait_s, clock.total()
         stats.prompt_tokens, stats.cached_tokens, stats.completion_tokens = gen.prompt_tokens, gen.cached_tokens, gen.completion_tokens
         yield Checking()

@@ -82,10 +82,41 @@ def format_more(passages: Sequence[tuple[str, str, int | None]], start: int) -> 
     return "More passages:\n" + "\n".join(_numbered(passages, start)).strip("\n") + "\n\n"
 
 
-def answer_tail(question: str, hints: Sequence[int] = ()) -> str:
-    """The question, then (with ``hints``) the passage numbers search ranked best for it."""
+#: How the model is asked to answer: ``direct`` (answer straight away) or ``evidence`` (name the
+#: passage that answers first, then answer; the lead-in is removed before the answer is checked).
+ANSWER_STYLES = ("direct", "evidence")
+
+_INSTRUCTIONS = {
+    "direct": "Answer in one or two sentences with citations.",
+    "evidence": "Find the passage that answers the question, then answer in one or two sentences with citations.",
+}
+
+
+def answer_tail(question: str, hints: Sequence[int] = (), style: str = "direct") -> str:
+    """The question, then (with ``hints``) the passage numbers search ranked best for it, then the
+    instruction of the answer ``style`` (one of ``ANSWER_STYLES``)."""
+    if style not in _INSTRUCTIONS:
+        raise ValueError(f"unknown answer style {style!r}: use {', '.join(ANSWER_STYLES)}")
     hint = f"The passages that search found closest to the question: {', '.join(f'[{n}]' for n in hints)}.\n" if hints else ""
-    return f"Question: {' '.join(question.split())}\n{hint}Answer in one or two sentences with citations."
+    return f"Question: {' '.join(question.split())}\n{hint}{_INSTRUCTIONS[style]}"
+
+
+#: The sentence an ``evidence`` answer opens with ("The passage that answers the question is [7].").
+_LEAD_IN = re.compile(
+    r"^\s*(?:the\s+)?(?:relevant\s+)?passages?\s+(?:that|which)\s+answers?\s+(?:the|this|your)\s+question\s+"
+    r"(?:is|are)\s+(?:passages?\s+)?(?:\[\s*\d+\s*\]|\d+)(?:\s*(?:,|and|&)\s*(?:\[\s*\d+\s*\]|\d+))*\s*(?:[.:]|$)\s*",
+    re.IGNORECASE,
+)
+
+
+def strip_lead_in(draft: str) -> tuple[str, tuple[int, ...]]:
+    """``draft`` without an opening "The passage that answers the question is [n]." sentence, and the
+    numbers it named (empty when there was no such sentence)."""
+    m = _LEAD_IN.match(draft)
+    if not m:
+        return draft, ()
+    named = tuple(int(n) for n in re.findall(r"\d+", m.group(0)))
+    return draft[m.end():], named
 
 
 JUDGE_SYSTEM = (
@@ -140,3 +171,35 @@ def rewrite_prompt(
         context=f"Conversation:\n{convo}\n\n",
         tail=f"Follow-up question: {' '.join(question.split())}\n\nStandalone question:",
     )
+
+
+class LeadInFilter:
+    """Removes an ``evidence`` answer's lead-in from a stream of draft pieces.
+
+    Pieces are held back until the first sentence has ended (or ``hold_chars`` have come), then
+    the lead-in, if that is what the sentence was, is dropped and everything else passes through.
+    ``named`` holds the passage numbers the lead-in named.
+    """
+
+    def __init__(self, hold_chars: int = 160) -> None:
+        self.hold_chars = hold_chars
+        self.named: tuple[int, ...] = ()
+        self._buffer: str | None = ""
+
+    def feed(self, piece: str) -> str:
+        """The text to show now for ``piece`` (empty while the opening is held back)."""
+        if self._buffer is None:
+            return piece
+        self._buffer += piece
+        if len(self._buffer) < self.hold_chars and not re.search(r"[.:\n]\s", self._buffer):
+            return ""
+        return self._release()
+
+    def close(self) -> str:
+        """What is still held back at the end of the stream."""
+        return "" if self._buffer is None else self._release()
+
+    def _release(self) -> str:
+        text, self.named = strip_lead_in(self._buffer or "")
+        self._buffer = None
+        return text

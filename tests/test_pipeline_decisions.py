@@ -232,3 +232,34 @@ def test_a_sentence_that_only_restates_the_question_and_points_at_a_passage_is_n
     answer = assistant.ask("At what level are Integrated Care Boards set up?")
     assert answer.abstained and answer.reason == Reason.UNSUPPORTED
     assert not any(c.startswith("Integrated Care Boards are set up at the level mentioned") for c in judge.claims)
+
+
+def test_an_evidence_answer_is_checked_and_streamed_without_its_lead_in():
+    reply = f"The passage that answers the question is [1]. {POOLS} [1]."
+    store, passages = fake_passages()
+    model = ScriptedModel(reply)
+    assistant = Assistant(
+        Settings().replace(judge="llm", answer_style="evidence"),
+        collection=FakeCollection(FakeRetriever(store, passages, True)),
+        generator=model,
+        context=ContextBuilder(model, whole_corpus_tokens=0, window_tokens=0, answer_style="evidence"),
+        verifier=Verifier(FakeJudge((POOLS,)), mode="llm"),
+    )
+    events = list(assistant.stream(QUESTION))
+    assert "".join(e.text for e in events if isinstance(e, DraftPiece)).strip() == f"{POOLS} [1]."
+    answer = events[-1].answer
+    assert not answer.abstained and answer.text == f"{POOLS} [1]."
+    assert model.prompts[0].tail.endswith("Find the passage that answers the question, then answer in one or two sentences with citations.")
+
+
+def test_an_evidence_answer_that_only_names_a_passage_is_no_answer():
+    store, passages = fake_passages()
+    model = ScriptedModel("The passage that answers the question is [1].")
+    assistant = Assistant(
+        Settings().replace(judge="lexical", answer_style="evidence"),
+        collection=FakeCollection(FakeRetriever(store, passages, True)),
+        generator=model,
+        context=ContextBuilder(model, whole_corpus_tokens=0, window_tokens=0, answer_style="evidence"),
+    )
+    answer = assistant.ask(QUESTION)
+    assert answer.abstained and answer.reason is Reason.MODEL_DECLINED
