@@ -32,7 +32,8 @@ MODES = ("llm", "lexical", "off")
 #: Words that point at the passages instead of saying something ("as mentioned in the passage").
 _POINTERS = frozenset(tokenize(
     "passage passages document documents text article paper source sources mentioned listed stated "
-    "described given shown provided above following say says said"
+    "described given shown provided above following say says said found find information details "
+    "located refer see contains explained"
 ))
 
 

@@ -88,6 +88,13 @@ def test_the_window_with_the_best_ranked_hits_is_the_prompt_head_and_other_hits_
     assert f"[{n}]" not in ctx.prompt.context
 
 
+def test_by_default_the_tail_holds_only_the_question(two_docs):
+    builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=120)
+    ctx = builder.run("What does w6 say?", two_docs, _ranked(two_docs, [9, 10, 2, 4]), k=4)
+    assert ctx.extra == 0 and ctx.prompt.tail.startswith("Question: What does w6 say?")
+    assert len(ctx.passages) == len(builder.pick(builder.windows(two_docs), _ranked(two_docs, [9, 10, 2, 4])).passages)
+
+
 def test_a_question_about_a_document_picks_a_window_of_that_document(two_docs):
     builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=120)
     ctx = builder.run("Who published the article?", two_docs, _ranked(two_docs, [0, 9, 11]), k=4)
