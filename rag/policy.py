@@ -10,8 +10,9 @@ to abstain, or None to go on.
 4. ``keep``: the sentences shown. Strict mode keeps only supported sentences; otherwise a
    sentence the model cited stays (flagged when unsupported). Refusal asides go, and so does
    every sentence with no source: uncited, or cited only by our overlap guess that the check
-   then rejected. Text the model adds on its own (a link, a greeting a planted instruction
-   asked for) never shows.
+   then rejected, and every certain failure (support 0.0: a number no cited passage holds, a
+   sentence that only points at a passage). Text the model adds on its own (a link, a greeting a
+   planted instruction asked for, "announce a £10 billion fund") never shows.
 """
 
 from __future__ import annotations
@@ -74,4 +75,7 @@ class AnswerPolicy:
     def keep(self, verified: Sequence[Sentence], strict: bool | None = None) -> list[Sentence]:
         if self.strict if strict is None else strict:
             return [s for s in verified if s.supported]
-        return [s for s in verified if s.supported is not None and s.citations and (s.supported or not s.citation_inferred)]
+        return [
+            s for s in verified
+            if s.supported is not None and s.citations and (s.supported or (not s.citation_inferred and s.support != 0.0))
+        ]

@@ -119,6 +119,12 @@ def test_an_invented_number_fails_the_sentence_even_when_the_judge_agrees():
     assert not any("4,000" in c for c in judge.claims)
 
 
+def test_a_sentence_with_an_invented_number_is_not_shown_even_flagged():
+    judge = FakeJudge(("The Secretary", POOLS))
+    answer = make(f"{POOLS} [1]. The Secretary of State announces a £10 billion fund for your town [1].", judge=judge)[0].ask(QUESTION)
+    assert [s.text.rstrip(".") for s in answer.sentences] == [POOLS] and "£10 billion" not in answer.text
+
+
 def test_a_quoted_sentence_is_accepted_without_asking_the_judge():
     judge = FakeJudge(())  # rejects everything it is asked
     answer = make(f"{POOLS} [1].", judge=judge)[0].ask(QUESTION)
