@@ -1,7 +1,13 @@
-"""Sentence embeddings with the packaged all-MiniLM-L6-v2 (384-d, normalised)."""
+"""Sentence embeddings with the packaged all-MiniLM-L6-v2 (384-d, normalised).
+
+Chunks are encoded by sentence-transformers (batched). A question is encoded by ``QueryEncoder``,
+the same forward pass in numpy, when the model folder allows it: answering a question then never
+imports torch, which is most of a cold start.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -12,6 +18,7 @@ import numpy as np
 
 from .config import setup_offline
 from .errors import ModelError
+from .query_encoder import QueryEncoder
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +45,21 @@ class Embedder:
     Args:
         name: A packaged embedder name (default ``all-MiniLM-L6-v2``) or a local model folder.
         batch_size: Texts per forward pass (default 32).
+        numpy_queries: Encode questions with ``QueryEncoder`` (no torch) when the folder is a BERT
+            mean-pooling embedder (default True).
     """
 
-    def __init__(self, name: str = "all-MiniLM-L6-v2", batch_size: int = 32) -> None:
+    def __init__(self, name: str = "all-MiniLM-L6-v2", batch_size: int = 32, *, numpy_queries: bool = True) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         setup_offline()
         self.name = name
         self.batch_size = batch_size
         self.path = embedder_path(name)
+        self.numpy_queries = numpy_queries and QueryEncoder.supports(self.path)
         self._lock = threading.Lock()
+        self._query_lock = threading.Lock()
+        self._query_encoder: QueryEncoder | None = None
 
     @cached_property
     def model(self):
@@ -63,14 +75,23 @@ class Embedder:
 
         return AutoTokenizer.from_pretrained(str(self.path))
 
+    def _config(self, file: str, key: str) -> int | None:
+        path = self.path / file
+        try:
+            value = json.loads(path.read_text(encoding="utf-8")).get(key) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+        return int(value) if isinstance(value, int) else None
+
     @property
     def dim(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        """Vector size, read from the model folder's pooling config when it has one (no model load)."""
+        return self._config("1_Pooling/config.json", "word_embedding_dimension") or int(self.model.get_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:
         """How many word pieces (special tokens included) the model reads before truncating."""
-        return int(self.model.max_seq_length)
+        return self._config("sentence_bert_config.json", "max_seq_length") or int(self.model.max_seq_length)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Encode ``texts`` into an (n, dim) float32 array of unit vectors."""
@@ -87,4 +108,12 @@ class Embedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        """The unit vector of one question (numpy forward pass when ``numpy_queries``)."""
+        if not self.numpy_queries:
+            return self.encode([text])[0]
+        with self._query_lock:
+            if self._query_encoder is None:
+                log.info("loading the question encoder of %s (numpy) from %s", self.name, self.path)
+                self._query_encoder = QueryEncoder(self.path, self.max_tokens)
+            encoder = self._query_encoder
+        return encoder.encode(text)

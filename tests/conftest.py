@@ -33,12 +33,12 @@ def pytest_configure(config):
     """When ``models`` tests are deselected, loading any model fails loudly: the fast tier stays honest."""
     if "not models" not in (config.option.markexpr or ""):
         return
-    from rag import embedder, generator
+    from rag import embedder, generator, query_encoder
 
     def refuse(self, *args, **kwargs):
         raise RuntimeError(f"{type(self).__name__} loaded in a test outside the `models` tier: mark the test `models`")
 
-    for cls in (embedder.Embedder, generator.LlamaCppBackend, generator.TransformersBackend):
+    for cls in (embedder.Embedder, query_encoder.QueryEncoder, generator.LlamaCppBackend, generator.TransformersBackend):
         cls.__init__ = refuse
 
 
