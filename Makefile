@@ -48,10 +48,10 @@ SEED_GATE := --fail-under answerable_correct=0.55 --fail-under declined_correctl
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.457, declined 0.842 (injection 0.800), faithfulness 0.937, recall@10 0.957.
+# answerable 0.457, declined 0.842 (injection 0.800), faithfulness 0.977, recall@10 0.957.
 WP_GATE := --fail-under answerable_correct=0.43 --fail-under declined_correctly=0.80 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
-	--fail-under faithfulness=0.90 --fail-under retrieval_recall@10=0.95
+	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
 # The fast tier loads no model (conftest makes any model load fail): a plain bug fails in seconds.
 FAST := -m "not models and not browser"
