@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 # A portable llama.cpp build (AVX2/FMA): runs on any x86-64 laptop from the last decade.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: install run serve index test test-fast eval bench lock clean system-deps llama-server
+.PHONY: install run serve index test test-fast eval eval-pgvector bench lock clean system-deps llama-server
 
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -69,6 +69,10 @@ test-fast: install
 eval: install
 	$(VENV)/bin/rag eval --suite seed $(SEED_GATE)
 	$(VENV)/bin/rag eval --suite whitepaper $(WP_GATE)
+
+# The seed eval and its gate on the Postgres + pgvector store, against a throw-away local server.
+eval-pgvector: install
+	$(PY) -m eval.pgserver $(VENV)/bin/rag eval --suite seed --out eval/reports/latest/seed-pgvector $(SEED_GATE)
 
 bench: install
 	$(VENV)/bin/rag bench

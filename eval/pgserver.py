@@ -157,3 +157,37 @@ def start_server(extra_conf: dict[str, str] | None = None, *, durable: bool = Fa
         server.stop()
         raise
     return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m eval.pgserver COMMAND ...``: run COMMAND against a throw-away server.
+
+    The command gets ``RAG_STORE=pgvector`` and ``RAG_PG_DSN`` in its environment (e.g. the seed eval
+    with the pgvector store: ``make eval-pgvector``); the server is stopped and deleted afterwards,
+    whatever the command's exit status, which is returned.
+    """
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        print("usage: python -m eval.pgserver COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    try:
+        server = start_server()
+    except PgUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        env = {**os.environ, "RAG_STORE": "pgvector", "RAG_PG_DSN": server.dsn}
+        return subprocess.run(args, env=env).returncode
+    except OSError as exc:
+        print(f"error: cannot run {args[0]}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -448,3 +448,31 @@ def test_the_fused_query_can_use_the_hnsw_and_gin_indexes(dsn, pg_schema):
         conn.execute("SET enable_seqscan = off")  # 41 rows: the planner would scan; can it use the indexes?
         plan = "\n".join(r[0] for r in conn.execute(stmt, params).fetchall())
     assert "chunks_embedding_hnsw" in plan and "chunks_tsv_gin" in plan, plan
+
+
+@pytest.mark.pg
+def test_a_command_runs_against_a_throw_away_server_that_is_gone_afterwards(tmp_path):
+    from eval.pgserver import main
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(textwrap.dedent("""
+        import os, sys, psycopg
+        assert os.environ["RAG_STORE"] == "pgvector"
+        with psycopg.connect(os.environ["RAG_PG_DSN"]) as conn:
+            conn.execute("select '[1,2,3]'::vector")
+        print(os.environ["RAG_PG_DSN"])
+        sys.exit(3)
+    """))
+    out = tmp_path / "out.txt"
+    code = main(["sh", "-c", f'"{sys.executable}" "{probe}" > "{out}"'])
+    assert code == 3  # the command's own exit status
+    dsn = out.read_text().strip()
+    assert "host=127.0.0.1" in dsn
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=3)
+
+
+def test_the_server_runner_without_a_command_prints_its_usage(capsys):
+    from eval.pgserver import main
+
+    assert main([]) == 2 and "usage" in capsys.readouterr().err
