@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .prompts import ANSWER_STYLES
+
 # The project root (the folder holding ``rag/``, ``index/``, ``ui/``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -223,8 +225,8 @@ class Settings:
             raise ValueError(f"unknown store {self.store!r}: use faiss or pgvector")
         if self.window_tokens < 0 or self.extra_passages < 0 or self.whole_corpus_tokens < 0:
             raise ValueError("whole_corpus_tokens, window_tokens and extra_passages must be >= 0")
-        if self.answer_style not in {"direct", "evidence"}:
-            raise ValueError(f"unknown answer_style {self.answer_style!r}: use direct or evidence")
+        if self.answer_style not in ANSWER_STYLES:
+            raise ValueError(f"unknown answer_style {self.answer_style!r}: use {' or '.join(ANSWER_STYLES)}")
         if not self.openai_timeout_s > 0:
             raise ValueError("openai_timeout_s must be a positive number of seconds")
 

@@ -286,19 +286,14 @@ class Assistant:
         ctx = self.context.run(standalone, retriever.store, retrieval.passages, k=k, query_vector=retrieval.query_vector, scorer=retriever)
         stats.whole_corpus, stats.prefix, stats.window = ctx.whole_corpus, ctx.prefix, ctx.window
         gen, pieces = GenerationStats(), []
-        draft = LeadInFilter() if self.settings.answer_style == "evidence" else None
-        for piece in self.generator.stream(ctx.prompt, max_tokens=self.settings.max_new_tokens, stats=gen):
-            shown = draft.feed(piece) if draft is not None else piece
-            if shown:
-                if not pieces:
-                    stats.first_token_s = clock.total()
-                pieces.append(shown)
-                yield DraftPiece(shown)
-        if draft is not None and (rest := draft.close()):
+        drafted = self.generator.stream(ctx.prompt, max_tokens=self.settings.max_new_tokens, stats=gen)
+        if self.settings.answer_style == "evidence":
+            drafted = LeadInFilter().filter(drafted)
+        for piece in drafted:
             if not pieces:
                 stats.first_token_s = clock.total()
-            pieces.append(rest)
-            yield DraftPiece(rest)
+            pieces.append(piece)
+            yield DraftPiece(piece)
         stats.generate_s, stats.queue_s, stats.answer_s = gen.total_s, gen.wait_s, clock.total()
         stats.prompt_tokens, stats.cached_tokens, stats.completion_tokens = gen.prompt_tokens, gen.cached_tokens, gen.completion_tokens
         yield Checking()

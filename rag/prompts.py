@@ -11,7 +11,7 @@ inside passages or questions can change them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 #: The exact sentence the model is told to give when the passages don't answer.
@@ -194,6 +194,14 @@ class LeadInFilter:
         if len(self._buffer) < self.hold_chars and not re.search(r"[.:\n]\s", self._buffer):
             return ""
         return self._release()
+
+    def filter(self, pieces: Iterable[str]) -> Iterator[str]:
+        """``pieces`` as they are to be shown: the held-back opening, then the rest (no empty pieces)."""
+        for piece in pieces:
+            if shown := self.feed(piece):
+                yield shown
+        if rest := self.close():
+            yield rest
 
     def close(self) -> str:
         """What is still held back at the end of the stream."""
