@@ -10,6 +10,8 @@
 # Needs cmake, a C++17 compiler and pip (the sdist comes from PyPI once, then from pip's cache).
 # The build is portable (AVX2/FMA, no -march=native), links statically (one self-contained file),
 # embeds no web UI and downloads nothing at build time.
+# The built binary is also kept in the user cache (RAG_CACHE_DIR, default ~/.cache/policy-rag, under
+# llama-server/<version>/), so a fresh clone on the same machine copies it instead of rebuilding.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/build/llama-server"
@@ -19,9 +21,17 @@ PIP="${PIP:-$ROOT/.venv/bin/pip}"
 [ -x "$PIP" ] || PIP="pip"
 JOBS="${JOBS:-2}"
 STAMP="$OUT/.version"
+CACHE_BIN="${RAG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/policy-rag}/llama-server/$VERSION/llama-server"
 
 if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$VERSION" ]; then
   echo "llama-server $VERSION already built: $BIN"
+  exit 0
+fi
+if [ -x "$CACHE_BIN" ] && "$CACHE_BIN" --version >/dev/null 2>&1; then
+  mkdir -p "$OUT"
+  cp "$CACHE_BIN" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
+  echo "$VERSION" > "$STAMP"
+  echo "llama-server $VERSION copied from the cache: $CACHE_BIN"
   exit 0
 fi
 
@@ -44,5 +54,6 @@ cmake -S "$SRC" -B "$OUT/cmake" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=O
 cmake --build "$OUT/cmake" --config Release --target llama-server -j "$JOBS"
 cp "$OUT/cmake/bin/llama-server" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
 echo "$VERSION" > "$STAMP"
+mkdir -p "$(dirname "$CACHE_BIN")" && cp "$BIN" "$CACHE_BIN.tmp" && mv "$CACHE_BIN.tmp" "$CACHE_BIN" || true
 "$BIN" --version 2>&1 | head -2
 echo "built $BIN"

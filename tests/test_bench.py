@@ -141,3 +141,27 @@ def test_the_ask_timings_alternate_between_questions_about_each_document():
     assert [q["doc"] for q in qs] == ["article", "white paper"] * 3
     assert all(q["source"] != ["levelling-up-collaboration.txt"] for q in qs if q["doc"] == "white paper")
     assert len({q["question"] for q in qs}) == 6
+
+
+def test_pgvector_rows_render_beside_faiss_rows_of_the_same_size():
+    from eval.bench.report import render_stores_side_by_side
+
+    faiss = {
+        "sizes": [
+            {"n": 100_000, "store_choice": {"type": "flat"}, "latency_ms": {"p50": 4.0}, "recall_at_k": 1.0},
+            {"n": 1_000_000, "store_choice": {"type": "ivf"}, "nprobe": 16, "latency_ms": {"p50": 6.5}, "recall_at_k": 0.97},
+        ]
+    }
+    pg = {
+        "sizes": [
+            {"n": 100_000, "query_p50_ms": 2.3, "recall_at_10": 0.994, "ingest_chunks_per_s": 1622.0, "index_build_s": 40.0, "hybrid_p50_ms": 6.0},
+            {"n": 1_000_000, "query_p50_ms": 3.1, "recall_at_10": 0.95, "ingest_chunks_per_s": 900.0, "index_build_s": 800.0, "hybrid_p50_ms": 9.0},
+            {"n": 5_000, "query_p50_ms": 1.0, "recall_at_10": 1.0, "ingest_chunks_per_s": 2000.0, "index_build_s": 1.0, "hybrid_p50_ms": 2.0},
+        ]
+    }
+    lines = render_stores_side_by_side(faiss, pg)
+    rows = [line for line in lines if line.startswith("| 1")]
+    assert rows[0].startswith("| 100,000 | flat | 4.00 ms | 1.000 | 2.30 ms | 0.994 | 1,622 chunks/s | 40.0 s | 6.00 ms |")
+    assert rows[1].startswith("| 1,000,000 | ivf (nprobe 16) | 6.50 ms | 0.970 | 3.10 ms | 0.950 |")
+    assert any(line.startswith("| 5,000 | not in this run |") for line in lines)
+    assert render_stores_side_by_side(faiss, {}) == []

@@ -26,7 +26,8 @@ Sections (each one is independent: a failure is recorded in bench.json and the o
   and p95 side by side, answered and declined counts. Skipped when llama-server is not built
   (``make llama-server``).
 * ``pgvector``: the Postgres + pgvector store on a throw-away local server, beside FAISS: ingest rate,
-  HNSW query p50 and recall@10 (10k vectors quick, 100k full), the fused dense + keyword query.
+  HNSW query p50 and recall@10 (10k vectors quick; 100k and 1M full), the fused dense + keyword query;
+  the report puts each size beside FAISS's row of the same size.
 
 The exit status is 0 when every section ran (targets missed are reported, not failed), 1 otherwise.
 """

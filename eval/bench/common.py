@@ -47,7 +47,7 @@ class Plan:
         self.import_runs = 3
         self.retrieval_sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
         self.retrieval_queries = 200
-        self.pgvector_size = 10_000 if quick else 100_000
+        self.pgvector_sizes = [10_000] if quick else [100_000, 1_000_000]
         self.serve_timeout_s = 150 if quick else 300
         self.concurrency_rounds = 1 if quick else 2
 

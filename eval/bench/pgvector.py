@@ -33,7 +33,7 @@ DIM = 384
 #: Server settings for the throw-away benchmark server.
 BENCH_SERVER_CONF = {
     "shared_buffers": "1GB",
-    "maintenance_work_mem": "2GB",
+    "maintenance_work_mem": "4GB",
     "max_parallel_maintenance_workers": "1",
     "max_wal_size": "4GB",
 }

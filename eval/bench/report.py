@@ -138,13 +138,7 @@ def render_markdown(payload: dict) -> str:
             for row in s["nprobe_curve"]:
                 L.append(f"| {row['nprobe']} | {_f(row['p50_ms'])} | {_f(row['p99_ms'])} | {_f(row['recall_at_k'], 3)} |")
             L.append(f"\nSmallest nprobe meeting p50 < 10 ms and recall >= 0.95: {s.get('smallest_nprobe_meeting_target')}")
-    pg = r.get("pgvector") or {}
-    if "query_p50_ms" in pg:
-        L.append(
-            f"| pgvector {pg['n']:,} (HNSW, Postgres on this machine): query p50 | {_f(pg['query_p50_ms'])} ms | "
-            f"FAISS rows above, same run | recall@10 {_f(pg['recall_at_10'], 3)}; ingest {_f(pg['ingest_chunks_per_s'], 0)} "
-            f"chunks/s; fused dense + keyword query p50 {_f(pg['hybrid_p50_ms'])} ms |"
-        )
+    L += render_stores_side_by_side(rt, r.get("pgvector") or {})
     if rt.get("data"):
         L += ["", f"Synthetic vectors: {rt['data']}; {rt['n_queries']} single queries, k={rt['k']}."]
     L += render_concurrency(r.get("concurrency") or {})
@@ -152,6 +146,35 @@ def render_markdown(payload: dict) -> str:
     if errs:
         L += ["", "## Sections that failed", ""] + [f"- **{k}**: {v.splitlines()[-1] if v else ''}" for k, v in errs.items()]
     return "\n".join(L) + "\n"
+
+
+def render_stores_side_by_side(retrieval: dict, pgvector: dict) -> list[str]:
+    """FAISS (the ``retrieval`` section) and pgvector (the ``pgvector`` section), one row per size."""
+    pg_rows = pgvector.get("sizes") or []
+    if not pg_rows:
+        return []
+    faiss = {s["n"]: s for s in retrieval.get("sizes", [])}
+    L = [
+        "",
+        "## Vector stores side by side: FAISS in-process and Postgres + pgvector (HNSW), same run, same clustered vectors",
+        "",
+        "| chunks | FAISS index | FAISS p50 | FAISS recall@10 | pgvector p50 | pgvector recall@10 | pgvector ingest | HNSW build | fused dense + keyword p50 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in pg_rows:
+        f = faiss.get(p["n"])
+        if f:
+            kind = f["store_choice"]["type"] + (f" (nprobe {f.get('nprobe')})" if f["store_choice"]["type"] == "ivf" else "")
+            fa = f"{kind} | {_f(f['latency_ms']['p50'])} ms | {_f(f['recall_at_k'], 3)}"
+        else:
+            fa = "not in this run | – | –"
+        L.append(
+            f"| {p['n']:,} | {fa} | {_f(p['query_p50_ms'])} ms | {_f(p['recall_at_10'], 3)} | "
+            f"{_f(p['ingest_chunks_per_s'], 0)} chunks/s | {_f(p.get('index_build_s'), 1)} s | {_f(p['hybrid_p50_ms'])} ms |"
+        )
+    L.append("")
+    L.append("pgvector: one query per round trip over a local socket (psycopg 3), default ef_search; FAISS: in-process.")
+    return L
 
 
 def render_concurrency(c: dict) -> list[str]:
