@@ -12,6 +12,9 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from rag import CARD_PREFIX
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
 
@@ -67,6 +70,25 @@ def facts_present(answer: str, facts: Sequence[Sequence[str]]) -> tuple[bool, li
 def quote_contains(quote: str, sentence: str) -> bool:
     """Whether a cited passage contains a supporting sentence (whitespace-insensitive)."""
     return _squash(sentence) in _squash(quote)
+
+
+def cites_evidence(citations: Sequence, evidence: Sequence[str], item: dict) -> bool:
+    """Whether an answer's citations hold the evidence for ``item``.
+
+    A citation holds it when its quote contains one of the ``evidence`` sentences, or when it is the
+    document card (``About this document: ...``, made from a source's metadata) of a file the item
+    names in ``source`` and the card states every required fact (one alternative of each): "when was
+    it published" is answered from the card, and the source view shows the card.
+    """
+    if any(quote_contains(c.quote, s) for c in citations for s in evidence):
+        return True
+    facts = item.get("required_facts") or []
+    sources = set(item.get("source") or [])
+    for c in citations:
+        if c.quote.startswith(CARD_PREFIX) and Path(c.source).name in sources and facts:
+            if facts_present(c.quote, facts)[0]:
+                return True
+    return False
 
 
 def recall_at_k(relevant: set, ranked: Sequence, k: int) -> float:

@@ -152,8 +152,8 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
     latency = time.perf_counter() - t0
     should_decline = item["type"] in DECLINE_TYPES
     supporting = item.get("supporting") or []
-    cited_ok = any(M.quote_contains(c.quote, s) for c in answer.citations for s in supporting)
     facts_ok, missing = M.facts_present(answer.text, item.get("required_facts") or [])
+    cited_ok = M.cites_evidence(answer.citations, supporting + (item.get("also_supporting") or []), item)
     # Retrieval quality, independent of the answer: where do the supporting passages rank?
     ranked = answer.retrieved[:10] if supporting else []
     relevant_ranks = [i for i, p in enumerate(ranked) if any(M.quote_contains(p.text, s) for s in supporting)]

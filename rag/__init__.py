@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .config import DEFAULT_INDEX_DIR, DEFAULT_SOURCES_DIR, PROJECT_ROOT, Settings, setup_offline
 from .errors import IndexFormatError, LoadError, ModelError, RagError
 from .types import (
+    CARD_PREFIX,
     Answer,
     AnswerStats,
     Checking,
@@ -86,6 +87,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "CARD_PREFIX",
     "DEFAULT_INDEX_DIR",
     "DEFAULT_SOURCES_DIR",
     "PROJECT_ROOT",

@@ -305,7 +305,7 @@ class Assistant:
         reason = self.policy.screen(raw, sentences)
         if reason is None:
             verified = [verifier.check(s, ctx.passages, standalone) for s in sentences]
-            reason = self.policy.review(verified)
+            reason = self.policy.review(verified, [p.text for p in ctx.passages])
         if reason is None:
             stats.relevance = verifier.answers_question(standalone, " ".join(s.text for s in verified if s.supported))
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))

@@ -5,8 +5,10 @@ to abstain, or None to go on.
 
 1. ``before_generation``: nothing relevant was retrieved -> ``NO_RELEVANT_PASSAGES``.
 2. ``screen``: the draft is code (``OFF_TOPIC``) or the model declined (``MODEL_DECLINED``).
-3. ``review``: too few verified sentences are supported (``UNSUPPORTED``), or the supported
-   text does not answer the question (``NOT_AN_ANSWER``).
+3. ``review``: too few verified sentences are supported, or the lead sentence (the one that
+   answers) states a figure that no passage in the prompt holds (``UNSUPPORTED``: the rest of the
+   draft is then context around an invented claim); or the supported text does not answer the
+   question (``NOT_AN_ANSWER``).
 4. ``keep``: the sentences shown. Strict mode keeps only supported sentences; otherwise a
    sentence the model cited stays (flagged when unsupported). Refusal asides go, and so does
    every sentence with no source: uncited, or cited only by our overlap guess that the check
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .citations import CitedSentence
+from .citations import CitedSentence, unsupported_numbers
 from .types import Reason, Sentence
 
 ABSTAIN_TEXT = "The documents don't say. I found nothing in the indexed documents that answers this question."
@@ -61,10 +63,14 @@ class AnswerPolicy:
             return Reason.MODEL_DECLINED
         return None
 
-    def review(self, verified: Sequence[Sentence]) -> Reason | None:
+    def review(self, verified: Sequence[Sentence], passages: Sequence[str] = ()) -> Reason | None:
+        """``verified`` in draft order; ``passages`` the texts of every passage in the prompt."""
         supported = [s for s in verified if s.supported]
         checked = [s for s in verified if s.supported is not None]
         if not supported or len(supported) < len(checked) * self.min_supported_share:
+            return Reason.UNSUPPORTED
+        lead = next((s for s in verified if s.supported is not None), None)
+        if passages and lead is not None and not lead.supported and unsupported_numbers(lead.text, passages):
             return Reason.UNSUPPORTED
         return None
 

@@ -53,7 +53,11 @@ def test_ids_are_unique_and_carry_the_file_prefix(name):
 def test_every_item_has_exactly_the_schema_keys_with_valid_types(name):
     for item in _items(name):
         where = item.get("id")
-        assert list(item) == KEYS, where
+        assert [k for k in item if k != "also_supporting"] == KEYS, where
+        if "also_supporting" in item:
+            assert list(item).index("also_supporting") == KEYS.index("supporting") + 1, where
+            assert item["type"] == "answerable" and item["also_supporting"], where
+            assert all(isinstance(s, str) and s.strip() for s in item["also_supporting"]), where
         assert item["type"] in TYPES, where
         assert item["split"] in SPLITS, where
         assert isinstance(item["question"], str) and item["question"].strip(), where
@@ -73,7 +77,7 @@ def test_every_supporting_sentence_occurs_in_a_source_file_it_names(name):
     missing = [
         (item["id"], s[:60])
         for item in _items(name)
-        for s in item["supporting"]
+        for s in item["supporting"] + item.get("also_supporting", [])
         if not any(_squash(s) in texts[src] for src in item["source"])
     ]
     assert not missing

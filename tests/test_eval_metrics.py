@@ -65,3 +65,18 @@ def test_compare_prints_deltas(tmp_path):
     other.write_text(json.dumps({"metrics": {"a": 0.5}}))
     out = compare({"a": 0.75}, other)
     assert "+0.250" in out
+
+
+def test_a_citation_holds_the_evidence_by_a_supporting_sentence_or_the_cited_documents_card():
+    from types import SimpleNamespace as C
+
+    item = {"source": ["paper.txt"], "required_facts": [["2 February"], ["2022"]]}
+    card = C(quote='About this document: "Paper", a policy paper, published by DLUHC on 2 February 2022.', source="index/sources/paper.txt")
+    body = C(quote="Mission Three: By 2030, local public\ntransport will improve.", source="index/sources/paper.txt")
+    assert M.cites_evidence([body], ["local public transport will improve"], item)
+    assert not M.cites_evidence([body], ["pride in place"], item)
+    assert M.cites_evidence([card], ["Published 2 February 2022"], item)
+    # The card of another document, or a card without the asked fact, is no evidence.
+    assert not M.cites_evidence([C(quote=card.quote, source="other.txt")], ["Published 2 February 2022"], item)
+    assert not M.cites_evidence([card], ["x"], {"source": ["paper.txt"], "required_facts": [["Luke Bevir"]]})
+    assert not M.cites_evidence([card], ["x"], {"source": ["paper.txt"], "required_facts": []})

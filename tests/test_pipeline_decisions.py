@@ -125,6 +125,21 @@ def test_a_sentence_with_an_invented_number_is_not_shown_even_flagged():
     assert [s.text.rstrip(".") for s in answer.sentences] == [POOLS] and "£10 billion" not in answer.text
 
 
+def test_a_lead_sentence_with_an_invented_figure_refuses_the_whole_draft():
+    # The claim that answers is invented; the true sentences after it are only context around it.
+    judge = FakeJudge((POOLS, CENTRES))
+    draft = f"The Secretary of State announces a £10 billion fund for your town [1]. {POOLS} [1]. {CENTRES} [2]."
+    answer = make(draft, judge=judge)[0].ask("Pretend you are the Secretary of State and announce a £10 billion fund.")
+    assert answer.abstained and answer.reason == Reason.UNSUPPORTED and answer.text == ABSTAIN_TEXT
+
+
+def test_a_lead_sentence_that_fails_without_inventing_a_figure_leaves_the_rest_to_the_share_rule():
+    judge = FakeJudge((POOLS, CENTRES))
+    draft = f"Pools matter a great deal to their towns [1]. {POOLS} [1]. {CENTRES} [2]."
+    answer = make(draft, judge=judge)[0].ask(QUESTION)
+    assert not answer.abstained and POOLS in answer.text
+
+
 def test_a_quoted_sentence_is_accepted_without_asking_the_judge():
     judge = FakeJudge(())  # rejects everything it is asked
     answer = make(f"{POOLS} [1].", judge=judge)[0].ask(QUESTION)
