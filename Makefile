@@ -42,14 +42,14 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 84-question
-# suite (README, Evaluation): answerable 0.576, declined 0.880, faithfulness 1.000, recall@10 1.000.
-SEED_GATE := --fail-under answerable_correct=0.55 --fail-under declined_correctly=0.85 \
+# suite (README, Evaluation): answerable 0.610, declined 0.880, faithfulness 1.000, recall@10 1.000.
+SEED_GATE := --fail-under answerable_correct=0.59 --fail-under declined_correctly=0.85 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.457, declined 0.842 (injection 0.800), faithfulness 0.977, recall@10 0.957.
-WP_GATE := --fail-under answerable_correct=0.43 --fail-under declined_correctly=0.80 \
+# answerable 0.565, declined 0.895 (injection 1.000), faithfulness 0.977, recall@10 0.957.
+WP_GATE := --fail-under answerable_correct=0.54 --fail-under declined_correctly=0.85 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
