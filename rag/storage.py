@@ -45,7 +45,8 @@ def _pg(settings: Settings, expected: IndexSettings | None = None) -> "PgVectorS
 
     if not settings.pg_dsn:
         raise RagError("RAG_STORE=pgvector needs a database: set RAG_PG_DSN (e.g. 'host=127.0.0.1 port=5432 dbname=rag')")
-    return PgVectorStore(settings.pg_dsn, expected or IndexSettings("", 0, 0, 0, 0, ""), schema=settings.pg_schema)
+    expected = expected or IndexSettings("", 0, 0, 0, 0, "")
+    return PgVectorStore(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
 
 
 def store_exists(settings: Settings) -> bool:
@@ -71,7 +72,7 @@ def load_store(settings: Settings, embedder: Any) -> AnyStore:
         from .pgstore import PgVectorStore
 
         _pg(settings).close()  # the DSN check, with its message
-        return PgVectorStore.load(settings.pg_dsn, expected, schema=settings.pg_schema)
+        return PgVectorStore.load(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
     return IndexStore.load(settings.index_dir, expected)
 
 
@@ -82,8 +83,8 @@ def open_store(settings: Settings, embedder: Any, *, rebuild: bool = False) -> A
         from .pgstore import PgVectorStore
 
         if rebuild or not store_exists(settings):
-            return PgVectorStore.create(settings.pg_dsn, expected, schema=settings.pg_schema)
-        return PgVectorStore.load(settings.pg_dsn, expected, schema=settings.pg_schema)
+            return PgVectorStore.create(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
+        return PgVectorStore.load(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
     if rebuild or not IndexStore.exists(settings.index_dir):
         return IndexStore.create(settings.index_dir, expected)
     return IndexStore.load(settings.index_dir, expected)

@@ -269,7 +269,10 @@ def test_other_embedder_settings_or_no_index_are_refused(dsn, pg_schema):
 def test_pgvector_settings_and_their_errors():
     s = Settings.from_env({"RAG_STORE": "pgvector", "RAG_PG_DSN": "host=127.0.0.1", "RAG_MIN_KEYWORD_SCORE": "0.4"})
     assert (s.store, s.pg_dsn, s.pg_schema, s.min_keyword_score) == ("pgvector", "host=127.0.0.1", "rag", 0.4)
-    assert Settings().store == "faiss"
+    assert Settings().store == "faiss" and Settings().pg_ef_search == 100
+    assert Settings.from_env({"RAG_PG_EF_SEARCH": "200"}).pg_ef_search == 200
+    with pytest.raises(ValueError, match="pg_ef_search"):
+        Settings(pg_ef_search=0)
     with pytest.raises(ValueError, match="unknown store"):
         Settings(store="milvus")
     with pytest.raises(ValueError, match="invalid PostgreSQL schema"):
@@ -405,6 +408,9 @@ def test_indexer_and_retriever_on_pgvector_with_minilm(dsn, pg_schema, embedder,
     assert not (tmp_path / "unused").exists()
     gen = stored_generation(settings)
 
+    probe = load_store(settings.replace(pg_ef_search=37), embedder)  # RAG_PG_EF_SEARCH reaches the store
+    assert probe.ef_search == 37
+    probe.close()
     store = load_store(settings, embedder)
     retriever = make_retriever(store, embedder, settings)
     assert isinstance(retriever, PgHybridRetriever)
