@@ -72,23 +72,25 @@ def quote_contains(quote: str, sentence: str) -> bool:
     return _squash(sentence) in _squash(quote)
 
 
-def cites_evidence(citations: Sequence, evidence: Sequence[str], item: dict) -> bool:
-    """Whether an answer's citations hold the evidence for ``item``.
+def holds_evidence(text: str, source: str, evidence: Sequence[str], item: dict) -> bool:
+    """Whether a passage (or a citation's quote) holds the evidence for ``item``.
 
-    A citation holds it when its quote contains one of the ``evidence`` sentences, or when it is the
-    document card (``About this document: ...``, made from a source's metadata) of a file the item
-    names in ``source`` and the card states every required fact (one alternative of each): "when was
-    it published" is answered from the card, and the source view shows the card.
+    It does when ``text`` contains one of the ``evidence`` sentences (whitespace-insensitive), or
+    when it is the document card (``About this document: ...``, made from a source's metadata) of a
+    file the item names in ``source`` and the card states every required fact (one alternative of
+    each): "when was it published" is answered from the card, and the source view shows the card.
     """
-    if any(quote_contains(c.quote, s) for c in citations for s in evidence):
+    if any(quote_contains(text, s) for s in evidence):
         return True
     facts = item.get("required_facts") or []
-    sources = set(item.get("source") or [])
-    for c in citations:
-        if c.quote.startswith(CARD_PREFIX) and Path(c.source).name in sources and facts:
-            if facts_present(c.quote, facts)[0]:
-                return True
-    return False
+    if not facts or not text.startswith(CARD_PREFIX) or Path(source).name not in set(item.get("source") or []):
+        return False
+    return facts_present(text, facts)[0]
+
+
+def cites_evidence(citations: Sequence, evidence: Sequence[str], item: dict) -> bool:
+    """Whether any of an answer's citations holds the evidence for ``item`` (see ``holds_evidence``)."""
+    return any(holds_evidence(c.quote, c.source, evidence, item) for c in citations)
 
 
 def recall_at_k(relevant: set, ranked: Sequence, k: int) -> float:

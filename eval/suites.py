@@ -152,11 +152,12 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
     latency = time.perf_counter() - t0
     should_decline = item["type"] in DECLINE_TYPES
     supporting = item.get("supporting") or []
+    evidence = supporting + (item.get("also_supporting") or [])
     facts_ok, missing = M.facts_present(answer.text, item.get("required_facts") or [])
-    cited_ok = M.cites_evidence(answer.citations, supporting + (item.get("also_supporting") or []), item)
-    # Retrieval quality, independent of the answer: where do the supporting passages rank?
+    cited_ok = M.cites_evidence(answer.citations, evidence, item)
+    # Retrieval quality, independent of the answer: where do the passages holding the evidence rank?
     ranked = answer.retrieved[:10] if supporting else []
-    relevant_ranks = [i for i, p in enumerate(ranked) if any(M.quote_contains(p.text, s) for s in supporting)]
+    relevant_ranks = [i for i, p in enumerate(ranked) if M.holds_evidence(p.text, p.source, evidence, item)]
     ranked_ids = list(range(len(ranked)))
     relevant = set(relevant_ranks)
     if should_decline:

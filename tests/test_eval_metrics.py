@@ -80,3 +80,11 @@ def test_a_citation_holds_the_evidence_by_a_supporting_sentence_or_the_cited_doc
     assert not M.cites_evidence([C(quote=card.quote, source="other.txt")], ["Published 2 February 2022"], item)
     assert not M.cites_evidence([card], ["x"], {"source": ["paper.txt"], "required_facts": [["Luke Bevir"]]})
     assert not M.cites_evidence([card], ["x"], {"source": ["paper.txt"], "required_facts": []})
+
+
+def test_a_retrieved_passage_holds_the_evidence_by_the_same_rule_as_a_citation():
+    item = {"source": ["paper.txt"], "required_facts": [["DLUHC"]]}
+    card = 'About this document: "Paper", a policy paper, published by DLUHC on 2 February 2022.'
+    assert M.holds_evidence(card, "sources/paper.txt", ["Department for Levelling Up"], item)
+    assert not M.holds_evidence("DLUHC is mentioned here.", "sources/paper.txt", ["Department for Levelling Up"], item)
+    assert M.holds_evidence("The Department for Levelling Up said so.", "x.txt", ["Department for Levelling Up"], item)
