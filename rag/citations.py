@@ -191,15 +191,33 @@ def is_extractive(
     return bool(words - asked) and words - asked <= set(tokenize(passage))
 
 
+#: Numbers a passage may spell out ("three new Innovation Accelerators", "Mission Twelve") that an
+#: answer writes in digits.
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {
+    "hundred": "100", "thousand": "1000", "dozen": "12",
+}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+
+
 def numbers_in(text: str) -> set[str]:
+    """The numbers written in digits in ``text`` ("£2,500" -> "2500", "40%" -> "40")."""
     return {m.group(0).rstrip("%").replace(",", "") for m in _NUMBER.finditer(text)}
 
 
 def unsupported_numbers(sentence: str, passages: Sequence[str]) -> set[str]:
-    """Numbers in ``sentence`` that none of ``passages`` contains (a sign of invented figures)."""
+    """Numbers in ``sentence`` that none of ``passages`` contains (a sign of invented figures).
+
+    A passage's number may be spelt out: "three" in a passage supports "3" in the sentence.
+    """
     have: set[str] = set()
     for p in passages:
-        have |= numbers_in(p)
+        have |= numbers_in(p) | {_NUMBER_WORDS[m.group(1).lower()] for m in _NUMBER_WORD.finditer(p)}
     return {x for x in numbers_in(sentence) if x not in have}
 
 

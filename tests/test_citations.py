@@ -77,6 +77,12 @@ def test_invented_numbers_are_detected():
     assert unsupported_numbers("No numbers here.", PASSAGES) == set()
 
 
+def test_a_number_a_passage_spells_out_supports_the_same_number_in_digits():
+    passages = ["It will invest £100 million in three new Innovation Accelerators (Mission Twelve)."]
+    assert unsupported_numbers("The government will fund 3 new Innovation Accelerators.", passages) == set()
+    assert unsupported_numbers("Mission 12 is about devolution; it funds 4 accelerators.", passages) == {"4"}
+
+
 def test_render_places_markers_before_the_full_stop():
     out = attach_citations("Pools are at risk [1].", PASSAGES)
     assert render(out) == "Pools are at risk [1]."
