@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import Settings
 from .errors import IndexFormatError, RagError
 from .retriever import FusedRetriever, RetrievalResult
 from .store import IndexSettings, check_addition, drop_document
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 PG_SCHEMA_VERSION = 1
 #: Text search configuration of the keyword column and of queries.
 TS_CONFIG = "english"
-#: HNSW candidate list size per query (pgvector's default is 40).
-DEFAULT_EF_SEARCH = 100
+#: HNSW candidate list size per query (pgvector's default is 40): the ``pg_ef_search`` setting's default.
+DEFAULT_EF_SEARCH: int = Settings.pg_ef_search
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Suffix of the tables a rebuild fills before they replace the live ones.
 _STAGING = "__rebuild"

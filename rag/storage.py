@@ -45,8 +45,12 @@ def _pg(settings: Settings, expected: IndexSettings | None = None) -> "PgVectorS
 
     if not settings.pg_dsn:
         raise RagError("RAG_STORE=pgvector needs a database: set RAG_PG_DSN (e.g. 'host=127.0.0.1 port=5432 dbname=rag')")
-    expected = expected or IndexSettings("", 0, 0, 0, 0, "")
-    return PgVectorStore(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
+    return PgVectorStore(settings.pg_dsn, expected or IndexSettings("", 0, 0, 0, 0, ""), **_pg_options(settings))
+
+
+def _pg_options(settings: Settings) -> dict[str, Any]:
+    """The store options that come from the settings (schema, HNSW ef_search)."""
+    return {"schema": settings.pg_schema, "ef_search": settings.pg_ef_search}
 
 
 def store_exists(settings: Settings) -> bool:
@@ -72,7 +76,7 @@ def load_store(settings: Settings, embedder: Any) -> AnyStore:
         from .pgstore import PgVectorStore
 
         _pg(settings).close()  # the DSN check, with its message
-        return PgVectorStore.load(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
+        return PgVectorStore.load(settings.pg_dsn, expected, **_pg_options(settings))
     return IndexStore.load(settings.index_dir, expected)
 
 
@@ -83,8 +87,8 @@ def open_store(settings: Settings, embedder: Any, *, rebuild: bool = False) -> A
         from .pgstore import PgVectorStore
 
         if rebuild or not store_exists(settings):
-            return PgVectorStore.create(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
-        return PgVectorStore.load(settings.pg_dsn, expected, schema=settings.pg_schema, ef_search=settings.pg_ef_search)
+            return PgVectorStore.create(settings.pg_dsn, expected, **_pg_options(settings))
+        return PgVectorStore.load(settings.pg_dsn, expected, **_pg_options(settings))
     if rebuild or not IndexStore.exists(settings.index_dir):
         return IndexStore.create(settings.index_dir, expected)
     return IndexStore.load(settings.index_dir, expected)
