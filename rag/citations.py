@@ -7,6 +7,8 @@
   that best supports it (or leaves it flagged), and renumbers the cited passages 1..m in
   order of first use.
 * ``is_refusal`` recognises "the documents don't say" in its many phrasings.
+* ``claim_content`` removes a sentence's attribution to its document ("According to the article, …")
+  before the sentence is judged against its passage.
 
 Nothing here raises on odd model output: every function accepts any string.
 """
@@ -117,6 +119,67 @@ def drop_lead_in(sentence: str) -> str:
         return sentence
     rest = sentence[m.end() :]
     return rest[0].upper() + rest[1:]
+
+
+# ----- attribution ---------------------------------------------------------------------------------
+
+#: A reference to a document or its author: "the article", "the White Paper's Next Steps section", "the author".
+_SOURCE = (
+    r"(?:the|this|that|its|his|her|their)\s+(?:[\w’'-]+\s+){0,4}?"
+    r"(?:article|white\s+paper|paper|document|summary|report|author|writer|blog(?:\s+post)?|post|passage|text|"
+    r"section|strategy|guidance|plan|chapter)"
+    r"(?:['’]s\s+(?:[\w-]+\s+){0,3}?(?:section|summary|chapter|introduction|conclusion))?"
+)
+#: Verbs that report what a source says; they take a clause ("… says that X is Y").
+_REPORTING = (
+    r"(?:also\s+)?(?:says|said|states|stated|notes|noted|argues|argued|explains|explained|suggests|suggested|"
+    r"points\s+out|pointed\s+out|emphasi[sz]es|emphasi[sz]ed|stresses|stressed|claims|claimed|reports|reported|"
+    r"acknowledges|acknowledged|recogni[sz]es|recogni[sz]ed|concludes|concluded|makes\s+clear|made\s+clear|"
+    r"indicates|indicated|observes|observed|writes|wrote|believes|thinks|warns|warned|adds|added)"
+)
+_DEFINES = re.compile(
+    rf"^{_SOURCE}\s+(?:defines|defined|describes|described|characteri[sz]es|characteri[sz]ed)\s+(?P<x>.+?)\s+as\s+(?P<y>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_ACCORDING = re.compile(
+    rf"^(?:according\s+to|as\s+(?:stated|noted|set\s+out|described|explained)\s+in|in)\s+{_SOURCE}\s*,\s*(?P<rest>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_SAYS = re.compile(rf"^{_SOURCE}\s+{_REPORTING}\s+(?P<that>that\s+)?(?P<rest>.+)$", re.IGNORECASE | re.DOTALL)
+_TRAILING = re.compile(
+    rf"\s*,\s*(?:according\s+to|as\s+(?:stated|noted|set\s+out)\s+in)\s+{_SOURCE}\s*(?P<end>[.!?]?)\s*$", re.IGNORECASE
+)
+#: A clause has a finite verb; these are the ones a reported clause without "that" is recognised by.
+_FINITE = re.compile(
+    r"\b(?:is|are|was|were|will|would|has|have|had|can|could|should|must|may|might|do|does|did|isn['’]t|aren['’]t|"
+    r"won['’]t|can['’]t|don['’]t|doesn['’]t|didn['’]t)\b",
+    re.IGNORECASE,
+)
+
+
+def claim_content(sentence: str) -> str:
+    """What ``sentence`` claims, without its attribution to a document or its author.
+
+    "According to the article, X", "The White Paper says (that) X", "X, according to the report" and
+    "The paper defines X as Y" become "X" and "X is Y": the citation already says which document a
+    sentence comes from, and the claim-support judge reads the passage, not its title, so a frame
+    naming the document only gets in its way. A negated frame ("The article does not say …") and a
+    frame whose remainder is not a clause ("The report mentions the fund") are kept: there the frame
+    is the claim. Returns ``sentence`` unchanged when nothing is removed or fewer than 3 words remain.
+    """
+    text = sentence.strip()
+    if m := _DEFINES.match(text):
+        out = f"{m['x']} is {m['y']}"
+    elif m := _ACCORDING.match(text):
+        out = m["rest"]
+    elif (m := _SAYS.match(text)) and (m["that"] or _FINITE.search(m["rest"])):
+        out = m["rest"]
+    else:
+        out = _TRAILING.sub(lambda t: t["end"] or ".", text)
+    out = out.strip()
+    if out == text or len(out.split()) < 3:
+        return text
+    return out[0].upper() + out[1:]
 
 
 def is_refusal(text: str) -> bool:

@@ -9,6 +9,9 @@ A sentence goes through three checks, cheapest first, and the first that decides
 3. **The judge.** Otherwise the claim-support judge (``rag.judge``) decides, or with
    ``mode="lexical"`` the share of the sentence's content words found in its passages.
 
+Checks 2 and 3 read what the sentence claims without its attribution ("The White Paper says that X"
+is checked as "X"; ``citations.claim_content``): the citation already names the document.
+
 ``answers_question`` asks the judge whether the supported text answers the question at all.
 Every threshold used here is a ``Settings`` field (see ``Verifier.from_settings``).
 """
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .citations import CitedSentence, content_overlap, is_extractive, strip_markers, unsupported_numbers
+from .citations import CitedSentence, claim_content, content_overlap, is_extractive, strip_markers, unsupported_numbers
 from .retriever import tokenize
 from .types import Passage, Sentence
 
@@ -88,7 +91,8 @@ class Verifier:
 
     def _quoted(self, sentence: str, passage: str, question: str) -> bool:
         t = self.thresholds
-        return is_extractive(sentence, passage, question, min_coverage=t.quote_min_coverage, min_words=t.quote_min_words)
+        claim = claim_content(sentence)
+        return is_extractive(claim, passage, question, min_coverage=t.quote_min_coverage, min_words=t.quote_min_words)
 
     def check(self, s: CitedSentence, passages: Sequence[Passage], question: str = "") -> Sentence:
         """Support of one sentence by its cited passages (``passages`` are the prompt's, numbered from 1).
@@ -147,7 +151,9 @@ class Verifier:
             overlap = content_overlap(s.text, " ".join(cited))
             return Sentence(s.text, s.cites, overlap, overlap >= self.thresholds.lexical, s.inferred)
         assert self.judge is not None
-        score = self.judge.support_union(s.text, cited)
+        # The judge reads the passages, not their titles: it is asked about what the sentence claims,
+        # without "According to the article," (the citation says which document it is from).
+        score = self.judge.support_union(claim_content(s.text), cited)
         return Sentence(s.text, s.cites, score, self.judge.is_supported(score), s.inferred)
 
     def answers_question(self, question: str, text: str) -> float | None:

@@ -293,3 +293,12 @@ def test_a_sentence_that_only_points_at_a_passage_is_no_answer(reply):
     answer = assistant.ask("Which councils will pilot the Community Covenant approaches?")
     assert answer.abstained and answer.reason == Reason.UNSUPPORTED
     assert judge.claims == []
+
+
+def test_the_judge_checks_what_a_sentence_claims_without_its_attribution_to_the_document():
+    judge = FakeJudge(("Integrated Care Boards",))
+    assistant, _, _ = make("The White Paper says that Integrated Care Boards were established at system level [3].", judge=judge)
+    answer = assistant.ask("At what level are Integrated Care Boards set up?")
+    assert not answer.abstained, answer
+    assert answer.text.startswith("The White Paper says that Integrated Care Boards")  # shown as written
+    assert judge.claims == ["Integrated Care Boards were established at system level."]
