@@ -206,6 +206,8 @@ def _score_qa(assistant, item: dict) -> dict[str, Any]:
         "latency_s": latency,
         "first_token_s": answer.stats.first_token_s,
         "prompt_tokens": answer.stats.prompt_tokens,
+        # The judge's P(the answer answers the question), also kept when it led to a refusal.
+        "relevance": answer.stats.relevance,
     }
 
 

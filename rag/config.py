@@ -76,6 +76,9 @@ class Settings:
         fallback_threshold: The judge probability that sentence needs (default 0.6).
         fallback_on_decline: Also look for such a sentence when the model itself declined
             (default False).
+        split_questions: A question that asks several things ("…, and how much …?", or two
+            question sentences) is cut into parts, each retrieved, answered and checked on its own,
+            and the answers joined (default True; ``rag.decompose``).
         model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
         backend: ``llama-cpp`` (default), ``transformers`` or ``openai``.
         openai_base_url: Base URL of an OpenAI-compatible server, for ``backend=openai``.
@@ -165,6 +168,7 @@ class Settings:
     fallback: bool = False
     fallback_threshold: float = 0.6
     fallback_on_decline: bool = False
+    split_questions: bool = True
     model: str = "qwen2.5-1.5b"
     backend: str = "llama-cpp"
     openai_base_url: str = "http://127.0.0.1:8000/v1"

@@ -2,7 +2,9 @@
 
 ``Assistant.stream`` is the whole pipeline, top-down; every step is a component with one job::
 
-    question --clean_question--> QueryRewriter (follow-ups only) --> Collection.retriever (hybrid search)
+    question --clean_question--> QueryRewriter (follow-ups only)
+      --QuestionSplitter: several questions in one? each part answered on its own, then merged-->
+    Collection.retriever (hybrid search)
       --AnswerPolicy.before_generation: nothing relevant? abstain-->
     ContextBuilder (a KV-cached window of the corpus around the best hits, + other top hits) --> generator (streams a draft)
       --> attach_citations --AnswerPolicy.screen: code or a refusal? abstain-->
@@ -17,6 +19,7 @@ use (models load lazily and are shared by the process, see ``rag.registry``), or
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -29,6 +32,7 @@ from .citations import CitedSentence, attach_citations, render
 from .collection import Collection
 from .config import Settings, setup_offline
 from .context import ContextBuilder
+from .decompose import QuestionSplitter
 from .errors import RagError
 from .fallback import QuoteFallback
 from .generator import Backend, GenerationStats
@@ -92,8 +96,8 @@ class Assistant:
 
     Args:
         settings: All settings (default: ``Settings.from_env()``).
-        collection, generator, context, rewriter, verifier, policy, fallback: Components to use
-            instead of the ones built from ``settings`` (tests hand in fakes this way).
+        collection, generator, context, rewriter, verifier, policy, fallback, splitter: Components to
+            use instead of the ones built from ``settings`` (tests hand in fakes this way).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class Assistant:
         verifier: Verifier | None = None,
         policy: AnswerPolicy | None = None,
         fallback: QuoteFallback | None = None,
+        splitter: QuestionSplitter | None = None,
     ) -> None:
         setup_offline()
         self.settings = settings or Settings.from_env()
@@ -118,6 +123,7 @@ class Assistant:
         self.policy = policy or AnswerPolicy(min_supported_share=self.settings.min_supported_share, strict=self.settings.strict)
         s = self.settings
         self.fallback = fallback or QuoteFallback(threshold=s.fallback_threshold)
+        self.splitter = splitter or (QuestionSplitter() if s.split_questions else None)
         self._fallback_reasons = (
             {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
             if s.fallback
@@ -271,9 +277,30 @@ class Assistant:
         return self._stream(q, k or self.settings.top_k, history, strict, mode)
 
     def _stream(self, q: str, k: int, history, strict: bool | None, mode: str) -> Iterator[Event]:
-        clock, stats = _Clock(), AnswerStats()
+        clock = _Clock()
         standalone = self.rewriter.run(q, history) if history else q
-        stats.rewrite_s = clock.lap()
+        rewrite_s = clock.lap()
+        parts = self.splitter.run(standalone) if self.splitter is not None else [standalone]
+        if len(parts) == 1:
+            yield from self._stream_one(q, standalone, k, strict, mode, clock, rewrite_s)
+            return
+        # Several questions in one, each standing on its own: each is retrieved, drafted and checked alone.
+        answers: list[Answer] = []
+        for i, part in enumerate(parts):
+            if i:
+                yield DraftPiece("\n\n")
+            for event in self._stream_one(part, part, k, strict, mode, _Clock(), 0.0):
+                if isinstance(event, Final):
+                    answers.append(event.answer)
+                elif isinstance(event, DraftPiece) or i == len(parts) - 1:
+                    yield event  # one Checking event, after the last part's draft
+        log.info("question answered in %d parts: %s", len(parts), parts)
+        yield Final(merge_parts(q, standalone, parts, answers, rewrite_s, clock.total()))
+
+    def _stream_one(
+        self, q: str, standalone: str, k: int, strict: bool | None, mode: str, clock: _Clock, rewrite_s: float
+    ) -> Iterator[Event]:
+        stats = AnswerStats(rewrite_s=rewrite_s)
         retriever = self.collection.retriever
         retrieval = retriever.run(standalone, max(k, self.settings.retrieved_k))
         stats.retrieve_s, stats.best_dense, stats.best_bm25 = clock.lap(), retrieval.best_dense, retrieval.best_bm25
@@ -357,6 +384,83 @@ class _Result:
             retrieved=self.retrieved,
             passages=passages,
         )
+
+
+def merge_parts(
+    question: str, standalone: str, parts: Sequence[str], answers: Sequence[Answer], rewrite_s: float, total_s: float
+) -> Answer:
+    """One ``Answer`` from the answers to the parts of ``question`` (``QuestionSplitter``).
+
+    The answered parts' sentences follow each other, their citations renumbered into one list of
+    passages; a part the documents don't answer says so in a sentence of its own. When no part is
+    answered the whole answer abstains, with the first part's reason.
+    """
+    stats = _combined_stats([a.stats for a in answers], rewrite_s, total_s)
+    retrieved = _interleave([a.retrieved for a in answers])
+    if all(a.abstained for a in answers):
+        first = answers[0]
+        return dataclasses.replace(first, question=question, standalone_question=standalone, stats=stats, retrieved=retrieved)
+    passages: list[Passage] = []
+    number: dict[int, int] = {}  # chunk id -> its number in ``passages``
+    sentences: list[Sentence] = []
+    for part, answer in zip(parts, answers):
+        if answer.abstained:
+            sentences.append(Sentence(f"{_NOT_ANSWERED} {_quoted_question(part)}", ()))
+            continue
+        for p in answer.passages:
+            if p.chunk.chunk_id not in number:
+                passages.append(p)
+                number[p.chunk.chunk_id] = len(passages)
+        for s in answer.sentences:
+            renumbered = tuple(number[answer.passages[n - 1].chunk.chunk_id] for n in s.citations)
+            sentences.append(dataclasses.replace(s, citations=renumbered))
+    cited = sorted({n for s in sentences for n in s.citations})
+    return Answer(
+        question=question,
+        text=render([CitedSentence(s.text, s.citations) for s in sentences]),
+        abstained=False,
+        citations=[citation(n, passages[n - 1]) for n in cited],
+        sentences=sentences,
+        standalone_question=standalone,
+        stats=stats,
+        retrieved=retrieved,
+        passages=passages,
+    )
+
+
+#: How an answer to several questions says that one of them is not answered by the documents.
+_NOT_ANSWERED = "The documents don't answer"
+
+
+def _quoted_question(part: str) -> str:
+    """The question sentence of ``part`` (without the statements carried before it), in quotes."""
+    last = _SENTENCE_BREAK.split(part.strip())[-1]
+    return f"\u201c{last}\u201d."
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+
+
+def _combined_stats(stats: Sequence[AnswerStats], rewrite_s: float, total_s: float) -> AnswerStats:
+    """The first part's stats (its window, its first token), with times and token counts summed over all parts."""
+    out = dataclasses.replace(stats[0], rewrite_s=rewrite_s, total_s=total_s, parts=len(stats))
+    if out.first_token_s is not None:
+        out.first_token_s += rewrite_s
+    for name in ("retrieve_s", "generate_s", "queue_s", "verify_s", "prompt_tokens", "cached_tokens", "completion_tokens"):
+        values = [getattr(s, name) for s in stats if getattr(s, name) is not None]
+        setattr(out, name, sum(values) if values else None)
+    return out
+
+
+def _interleave(rankings: Sequence[Sequence[Passage]]) -> list[Passage]:
+    """The parts' rankings taken in turn (best of each first), each passage once."""
+    out, seen = [], set()
+    for rank in range(max((len(r) for r in rankings), default=0)):
+        for ranking in rankings:
+            if rank < len(ranking) and ranking[rank].chunk.chunk_id not in seen:
+                seen.add(ranking[rank].chunk.chunk_id)
+                out.append(ranking[rank])
+    return out
 
 
 def citation(n: int, p: Passage) -> Citation:

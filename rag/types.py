@@ -236,6 +236,8 @@ class AnswerStats:
     fallback_from: str | None = None
     #: The window of the corpus that was the prompt's head (None for plain top-k passages).
     window: str | None = None
+    #: Into how many questions the question was split (``rag.decompose``; None when it was not).
+    parts: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}

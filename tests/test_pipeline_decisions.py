@@ -302,3 +302,78 @@ def test_the_judge_checks_what_a_sentence_claims_without_its_attribution_to_the_
     assert not answer.abstained, answer
     assert answer.text.startswith("The White Paper says that Integrated Care Boards")  # shown as written
     assert judge.claims == ["Integrated Care Boards were established at system level."]
+
+
+# ----- questions that ask several things (rag.decompose) ------------------------------------------
+
+TWO_THINGS = "What share of swimming pools are at risk of closure, and why do leisure centres not get energy support?"
+
+
+class PerQuestionModel(ScriptedModel):
+    """Replies with the draft whose key occurs in the question of the prompt."""
+
+    def __init__(self, replies: dict[str, str]) -> None:
+        super().__init__("")
+        self.replies = replies
+
+    def stream(self, prompt, *, max_tokens=160, stats=None):
+        self.reply = next(r for key, r in self.replies.items() if key in prompt.tail)
+        yield from super().stream(prompt, max_tokens=max_tokens, stats=stats)
+
+
+def make_parts(replies: dict[str, str], **settings):
+    store, passages = fake_passages()
+    retriever = FakeRetriever(store, passages, True)
+    model = PerQuestionModel(replies)
+    assistant = Assistant(
+        Settings().replace(judge="llm", **settings),
+        collection=FakeCollection(retriever),
+        generator=model,
+        context=ContextBuilder(model, whole_corpus_tokens=0, window_tokens=0),
+        verifier=Verifier(FakeJudge((POOLS, CENTRES)), mode="llm"),
+    )
+    return assistant, model, retriever
+
+
+def test_a_question_asking_two_things_is_answered_part_by_part_with_one_list_of_citations():
+    assistant, model, retriever = make_parts({"swimming pools": f"{POOLS} [1].", "leisure centres": f"{CENTRES} [2]."})
+    events = list(assistant.stream(TWO_THINGS))
+    answer = events[-1].answer
+    assert retriever.queries == [
+        "What share of swimming pools are at risk of closure?",
+        "Why do leisure centres not get energy support?",
+    ]
+    assert len(model.prompts) == 2
+    assert not answer.abstained and answer.question == TWO_THINGS and answer.stats.parts == 2
+    assert answer.text == f"{POOLS} [1]. {CENTRES} [2]."
+    assert [c.n for c in answer.citations] == [1, 2] and "energy support" in answer.citations[1].quote
+    assert [type(e) for e in events].count(Checking) == 1 and isinstance(events[-2], Checking)
+
+
+def test_a_part_the_documents_do_not_answer_is_said_so_beside_the_answered_part():
+    assistant, _, _ = make_parts({"swimming pools": f"{POOLS} [1].", "leisure centres": "The documents don't say."})
+    answer = assistant.ask(TWO_THINGS)
+    assert not answer.abstained
+    assert answer.text.startswith(f"{POOLS} [1].")
+    assert answer.text.endswith("The documents don't answer “Why do leisure centres not get energy support?”.")
+    assert [c.n for c in answer.citations] == [1]
+
+
+def test_when_no_part_is_answered_the_whole_answer_abstains():
+    assistant, _, _ = make_parts({"swimming pools": "The documents don't say.", "leisure centres": "The documents don't say."})
+    answer = assistant.ask(TWO_THINGS)
+    assert answer.abstained and answer.reason == Reason.MODEL_DECLINED and answer.text == ABSTAIN_TEXT
+    assert answer.question == TWO_THINGS and not answer.citations
+
+
+def test_a_question_whose_second_part_leans_on_the_first_is_answered_whole():
+    assistant, model, retriever = make_parts({"swimming pools": f"{POOLS} [1]."})
+    question = "What share of swimming pools are at risk of closure, and why do they not get energy support?"
+    answer = assistant.ask(question)
+    assert retriever.queries == [question] and len(model.prompts) == 1 and answer.stats.parts is None
+
+
+def test_splitting_questions_can_be_turned_off():
+    assistant, model, retriever = make_parts({"swimming pools": f"{POOLS} [1]."}, split_questions=False)
+    answer = assistant.ask(TWO_THINGS)
+    assert retriever.queries == [TWO_THINGS] and len(model.prompts) == 1 and answer.stats.parts is None

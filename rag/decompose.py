@@ -1,0 +1,82 @@
+"""Questions that ask two or three things at once, cut into parts that are answered one by one.
+
+"What share of pools does the article say are at risk, and how much has the government committed to
+pitches according to the White Paper?" needs two passages, often from two documents. One prompt
+holds one run of one document, and a small model answers the first part and drops the rest. So
+``QuestionSplitter`` cuts such a question where a coordinating "and" opens a new question
+("…, and how much …", "… and when was it published?") or between two question sentences, and
+carries any statement before the question ("The article mentions X.") into every part. Each part
+then goes through retrieval, generation and the checks on its own (``Assistant.stream``).
+
+Only a question whose parts stand on their own is cut. "Which mission covers well-being, and what
+does it aim for?" stays whole: its second part points back ("it", ``refers_back``), and answered
+alone it would be a different question (on the dev questions, rewriting such parts with the first
+part's answer lost as many answers as it gained).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Words that open a question.
+_WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
+_AUX = r"(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)"
+#: "…, and what …", "… and when …", "…, and is …": a coordinating "and" that starts a new question.
+_JOIN = re.compile(rf"(?:\s*,\s*(?:and|but)\s+(?={_WH}\b|{_AUX}\b)|\s+and\s+(?={_WH}\b))", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[\"'‘“(]?[A-Z0-9])")
+#: Pronouns and demonstratives that point back to something named in an earlier part.
+_BACK = re.compile(r"\b(?:it|its|they|them|their|theirs|this|that|these|those|he|she|him|his|her|hers)\b", re.IGNORECASE)
+
+
+def refers_back(part: str) -> bool:
+    """Whether the (last) question sentence of ``part`` points back with a pronoun ("What does it aim for?")."""
+    questions = _question_sentences(part)[1]
+    return bool(_BACK.search(questions[-1] if questions else part))
+
+
+def _question_sentences(text: str) -> tuple[list[str], list[str]]:
+    """(statements, questions) of ``text``, in order."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    return [s for s in sentences if not s.endswith("?")], [s for s in sentences if s.endswith("?")]
+
+
+class QuestionSplitter:
+    """Cut a question that asks several things into standalone parts.
+
+    Args:
+        max_parts: A question that would give more parts than this is left whole (default 3).
+        min_words: Every part must keep at least this many words of its own, so "Who wrote it and
+            when?" stays whole (default 3).
+    """
+
+    def __init__(self, *, max_parts: int = 3, min_words: int = 3) -> None:
+        if max_parts < 2 or min_words < 1:
+            raise ValueError("max_parts must be at least 2 and min_words at least 1")
+        self.max_parts = max_parts
+        self.min_words = min_words
+
+    def run(self, question: str) -> list[str]:
+        """The parts of ``question``, each a question of its own; ``[question]`` when it asks one thing."""
+        statements, questions = _question_sentences(question)
+        if len(questions) >= 2:
+            asked = questions
+        elif len(questions) == 1:
+            asked = self._split_sentence(questions[0])
+        else:
+            return [question]
+        if not 2 <= len(asked) <= self.max_parts or any(len(a.split()) < self.min_words for a in asked):
+            return [question]
+        if any(refers_back(a) for a in asked[1:]):
+            return [question]  # a later part leans on an earlier one: asked alone it would change meaning
+        context = " ".join(statements)
+        return [f"{context} {a}".strip() for a in asked]
+
+    def _split_sentence(self, sentence: str) -> list[str]:
+        pieces = [p.strip() for p in _JOIN.split(sentence)]
+        if len(pieces) < 2:
+            return [sentence]
+        out = []
+        for p in pieces:
+            p = p.rstrip(" ,;?") + "?"
+            out.append(p[0].upper() + p[1:])
+        return out

@@ -1,0 +1,74 @@
+"""Questions that ask several things: where they are cut, and what stays whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.decompose import QuestionSplitter, refers_back
+
+
+@pytest.fixture
+def split():
+    return QuestionSplitter().run
+
+
+def test_a_comma_and_that_opens_a_new_question_cuts_it_in_two(split):
+    assert split("What share of pools are at risk of closure, and how much has the government committed to pitches?") == [
+        "What share of pools are at risk of closure?",
+        "How much has the government committed to pitches?",
+    ]
+
+
+def test_and_followed_by_a_question_word_cuts_without_a_comma(split):
+    assert split("Who wrote the article and when was the White Paper published?") == [
+        "Who wrote the article?",
+        "When was the White Paper published?",
+    ]
+
+
+def test_two_question_sentences_are_two_parts(split):
+    assert split("Who wrote the article? What does the White Paper say about leisure centres?") == [
+        "Who wrote the article?",
+        "What does the White Paper say about leisure centres?",
+    ]
+
+
+def test_a_statement_before_the_question_is_carried_into_every_part(split):
+    parts = split("The article cites a White Paper. What is its health mission, and how much goes to grassroots pitches?")
+    assert parts == [
+        "The article cites a White Paper. What is its health mission?",
+        "The article cites a White Paper. How much goes to grassroots pitches?",
+    ]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What are the pros and cons of the fund?",  # "and" joins nouns
+        "Which new structures emerge under devolution and in health?",
+        "Who wrote the article and when?",  # the second part is too short to stand alone
+        "Is it true that councils and the NHS collaborate?",
+        "How many missions are there?",
+        "Tell me about the missions.",  # no question sentence
+        "What is A? What is B? What is C? What is D?",  # more parts than allowed
+        "Which mission covers well-being, and what does it aim for?",  # the second part leans on the first
+        "What is that White Paper called and when was it published?",
+    ],
+)
+def test_a_question_that_asks_one_thing_stays_whole(split, question):
+    assert split(question) == [question]
+
+
+def test_refers_back_reads_the_question_sentence_only():
+    assert refers_back("What does it aim for?")
+    assert refers_back("Which places received them?")
+    assert not refers_back("How much has the government committed to pitches?")
+    # A pronoun in the statement carried before the question does not count.
+    assert not refers_back("It was announced last year. How big is the UK Shared Prosperity Fund?")
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError):
+        QuestionSplitter(max_parts=1)
+    with pytest.raises(ValueError):
+        QuestionSplitter(min_words=0)
