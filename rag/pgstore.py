@@ -581,10 +581,8 @@ class PgHybridRetriever(FusedRetriever):
             query_vector=qv,
         )
 
-    def run(self, question: str, k: int = 4) -> RetrievalResult:
+    def _search(self, question: str, k: int) -> RetrievalResult:
         """Top-``k`` passages for ``question``, fused from the dense and keyword rankings."""
-        if k < 1:
-            raise ValueError("k must be at least 1")
         t0 = time.perf_counter()
         qv = self.embedder.encode_query(question)
         t1 = time.perf_counter()

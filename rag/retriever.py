@@ -4,6 +4,11 @@ Dense search finds paraphrases; BM25 finds rare exact words and numbers that a
 small embedder blurs ("12 missions"). Reciprocal-rank fusion combines the two
 rankings without calibrating their scores. A relevance floor on the best dense
 similarity (or a strong BM25 match) decides whether anything relevant was found.
+
+A question that names a document ("What health mission does the White Paper set?") is searched
+twice, as asked and without the document's name (``content_query``), and the two rankings fused:
+the name says where to look, not what to find, and on its own it pulls up every passage that
+happens to say "this White Paper".
 """
 
 from __future__ import annotations
@@ -54,6 +59,24 @@ def stem(w: str) -> str:
                 return w
             return w[: len(w) - len(suf)] + rep
     return w
+
+
+#: A phrase that points at a document or its author rather than at what is asked about: "the White
+#: Paper's", "this article", "according to the author". Kept strict (no free words before the noun),
+#: so "the health disparities White Paper" keeps its content words.
+_DOCUMENT_REFERENCE = re.compile(
+    r"\b(?:according\s+to\s+)?(?:the|this|that)\s+(?:white\s+paper(?:['’]s)?(?:\s+(?:executive\s+)?summary)?|"
+    r"(?:executive\s+)?summary|article(?:['’]s)?|document(?:['’]s)?|paper(?:['’]s)?|report(?:['’]s)?|"
+    r"author(?:['’]s)?|blog(?:\s+post)?|piece)\b",
+    re.IGNORECASE,
+)
+
+
+def content_query(question: str) -> str:
+    """``question`` without the phrases that point at a document ("the White Paper", "the article");
+    ``question`` itself when none is found or fewer than 3 words would remain."""
+    out = re.sub(r"\s+([?.,;:!])", r"\1", " ".join(_DOCUMENT_REFERENCE.sub(" ", question).split())).lstrip(",;: ")
+    return out if out != " ".join(question.split()) and len(re.findall(r"\w+", out)) >= 3 else question
 
 
 @dataclass
@@ -127,6 +150,30 @@ class FusedRetriever:
         self.min_dense_score = min_dense_score
         self.min_card_score = min_card_score
 
+    def run(self, question: str, k: int = 4) -> RetrievalResult:
+        """Top-``k`` passages for ``question``. A question naming a document is also searched without
+        the name (``content_query``) and the two rankings are fused by reciprocal rank; relevance,
+        scores and the query vector stay those of the question as asked."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        content = content_query(question)
+        if content == question:
+            return self._search(question, k)
+        n = max(k, self.candidates)
+        asked, without = self._search(question, n), self._search(content, n)
+        fused: dict[int, float] = {}
+        for ranking in (asked.passages, without.passages):
+            for rank, p in enumerate(ranking):
+                fused[p.chunk.chunk_id] = fused.get(p.chunk.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        passage = {p.chunk.chunk_id: p for p in without.passages} | {p.chunk.chunk_id: p for p in asked.passages}
+        order = sorted(fused, key=lambda c: (-fused[c], -passage[c].dense_score))[:k]
+        asked.passages = [passage[c] for c in order]
+        asked.timings = {key: asked.timings.get(key, 0.0) + without.timings.get(key, 0.0) for key in asked.timings}
+        return asked
+
+    def _search(self, question: str, k: int) -> RetrievalResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
 
 class HybridRetriever(FusedRetriever):
     """Find the passages of a FAISS store that answer a question: dense + BM25, fused by reciprocal rank.
@@ -155,12 +202,10 @@ class HybridRetriever(FusedRetriever):
         doc = self.store.documents[chunk.doc_id]
         return Passage(chunk=chunk, source=doc.source, title=doc.title, score=fused, dense_score=dense, bm25_score=bm25)
 
-    def run(self, question: str, k: int = 4) -> RetrievalResult:
+    def _search(self, question: str, k: int) -> RetrievalResult:
         """Top-``k`` passages for ``question``, fused from dense and BM25 rankings."""
         import time
 
-        if k < 1:
-            raise ValueError("k must be at least 1")
         t0 = time.perf_counter()
         if not self.store.chunks:
             return RetrievalResult([], False)

@@ -1,0 +1,68 @@
+"""Retrieval logic without models: which words of a question are searched, and how rankings are fused."""
+
+from __future__ import annotations
+
+import pytest
+
+from fakes import fake_passages
+from rag.retriever import FusedRetriever, RetrievalResult, content_query
+
+
+@pytest.mark.parametrize(
+    ("question", "content"),
+    [
+        ("What health mission does the White Paper set?", "What health mission does set?"),
+        ("What is the White Paper's devolution target for 2030?", "What is devolution target for 2030?"),
+        ("Which example does the article give of leisure centres closing?", "Which example does give of leisure centres closing?"),
+        ("According to the author, who should collaborate?", "who should collaborate?"),
+        ("How big is the fund in this White Paper summary?", "How big is the fund in?"),
+    ],
+)
+def test_a_phrase_naming_the_document_is_left_out_of_the_content_query(question, content):
+    assert content_query(question) == content
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many civil servants will move out of London?",  # names no document
+        "Who wrote the article?",  # too little would be left: the question is about the document
+        "What will the health disparities White Paper address?",  # a named White Paper keeps its content words
+    ],
+)
+def test_a_question_without_a_removable_document_reference_is_searched_as_asked(question):
+    assert content_query(question) == question
+
+
+class RankingRetriever(FusedRetriever):
+    """Returns a fixed ranking per query (chunk ids), recording the queries."""
+
+    def __init__(self, rankings: dict[str, list[int]]) -> None:
+        store, self.passages = fake_passages(["alpha text"] * 6)
+        super().__init__(store, None)
+        self.rankings, self.queries = rankings, []
+
+    def _search(self, question: str, k: int) -> RetrievalResult:
+        self.queries.append(question)
+        return RetrievalResult([self.passages[i] for i in self.rankings[question][:k]], True, 0.5, 1.0, {"dense_s": 0.01})
+
+
+def test_a_question_naming_a_document_is_searched_with_and_without_the_name_and_the_rankings_fused():
+    asked = "What health mission does the White Paper set?"
+    retriever = RankingRetriever({asked: [0, 1, 2, 3], content_query(asked): [3, 4, 2, 5]})
+    result = retriever.run(asked, k=3)
+    assert retriever.queries == [asked, "What health mission does set?"]
+    # 3 and 2 are found by both searches and rise above 0, the first hit of the question as asked.
+    assert [p.chunk.chunk_id for p in result.passages] == [3, 2, 0]
+    assert result.relevant and result.best_dense == 0.5 and result.timings == {"dense_s": 0.02}
+
+
+def test_a_question_naming_no_document_is_searched_once():
+    retriever = RankingRetriever({"Which pools may close?": [2, 0, 1]})
+    result = retriever.run("Which pools may close?", k=2)
+    assert retriever.queries == ["Which pools may close?"] and [p.chunk.chunk_id for p in result.passages] == [2, 0]
+
+
+def test_k_below_one_is_refused():
+    with pytest.raises(ValueError):
+        RankingRetriever({}).run("Which pools may close?", k=0)
