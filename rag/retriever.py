@@ -75,8 +75,10 @@ _DOCUMENT_REFERENCE = re.compile(
 def content_query(question: str) -> str:
     """``question`` without the phrases that point at a document ("the White Paper", "the article");
     ``question`` itself when none is found or fewer than 3 words would remain."""
+    if not _DOCUMENT_REFERENCE.search(question):
+        return question
     out = re.sub(r"\s+([?.,;:!])", r"\1", " ".join(_DOCUMENT_REFERENCE.sub(" ", question).split())).lstrip(",;: ")
-    return out if out != " ".join(question.split()) and len(re.findall(r"\w+", out)) >= 3 else question
+    return out if len(re.findall(r"\w+", out)) >= 3 else question
 
 
 @dataclass
