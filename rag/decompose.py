@@ -29,9 +29,15 @@ _BACK = re.compile(r"\b(?:it|its|they|them|their|theirs|this|that|these|those|he
 
 
 def refers_back(part: str) -> bool:
-    """Whether the (last) question sentence of ``part`` points back with a pronoun ("What does it aim for?")."""
+    """Whether the question sentence of ``part`` points back with a pronoun ("What does it aim for?")."""
+    return bool(_BACK.search(question_sentence(part)))
+
+
+def question_sentence(part: str) -> str:
+    """The (last) question sentence of ``part``, without the statements carried before it; ``part``
+    itself when it has no question sentence."""
     questions = _question_sentences(part)[1]
-    return bool(_BACK.search(questions[-1] if questions else part))
+    return questions[-1] if questions else part.strip()
 
 
 def _question_sentences(text: str) -> tuple[list[str], list[str]]:

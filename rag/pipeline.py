@@ -32,7 +32,7 @@ from .citations import CitedSentence, attach_citations, render
 from .collection import Collection
 from .config import Settings, setup_offline
 from .context import ContextBuilder
-from .decompose import QuestionSplitter
+from .decompose import QuestionSplitter, question_sentence
 from .errors import RagError
 from .fallback import QuoteFallback
 from .generator import Backend, GenerationStats
@@ -405,7 +405,7 @@ def merge_parts(
     sentences: list[Sentence] = []
     for part, answer in zip(parts, answers):
         if answer.abstained:
-            sentences.append(Sentence(f"{_NOT_ANSWERED} {_quoted_question(part)}", ()))
+            sentences.append(Sentence(f"{_NOT_ANSWERED} \u201c{question_sentence(part)}\u201d.", ()))
             continue
         for p in answer.passages:
             if p.chunk.chunk_id not in number:
@@ -430,15 +430,6 @@ def merge_parts(
 
 #: How an answer to several questions says that one of them is not answered by the documents.
 _NOT_ANSWERED = "The documents don't answer"
-
-
-def _quoted_question(part: str) -> str:
-    """The question sentence of ``part`` (without the statements carried before it), in quotes."""
-    last = _SENTENCE_BREAK.split(part.strip())[-1]
-    return f"\u201c{last}\u201d."
-
-
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
 def _combined_stats(stats: Sequence[AnswerStats], rewrite_s: float, total_s: float) -> AnswerStats:

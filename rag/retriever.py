@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,15 @@ def content_query(question: str) -> str:
         return question
     out = re.sub(r"\s+([?.,;:!])", r"\1", " ".join(_DOCUMENT_REFERENCE.sub(" ", question).split())).lstrip(",;: ")
     return out if len(re.findall(r"\w+", out)) >= 3 else question
+
+
+def reciprocal_rank_fusion(rankings: Iterable[Sequence[int]], rrf_k: int) -> dict[int, float]:
+    """Each id's fused score: the sum over ``rankings`` (ids, best first) of 1 / (``rrf_k`` + rank)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking, 1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf_k + rank)
+    return fused
 
 
 @dataclass
@@ -163,10 +173,7 @@ class FusedRetriever:
             return self._search(question, k)
         n = max(k, self.candidates)
         asked, without = self._search(question, n), self._search(content, n)
-        fused: dict[int, float] = {}
-        for ranking in (asked.passages, without.passages):
-            for rank, p in enumerate(ranking):
-                fused[p.chunk.chunk_id] = fused.get(p.chunk.chunk_id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        fused = reciprocal_rank_fusion(([p.chunk.chunk_id for p in r.passages] for r in (asked, without)), self.rrf_k)
         passage = {p.chunk.chunk_id: p for p in without.passages} | {p.chunk.chunk_id: p for p in asked.passages}
         order = sorted(fused, key=lambda c: (-fused[c], -passage[c].dense_score))[:k]
         asked.passages = [passage[c] for c in order]
@@ -218,10 +225,7 @@ class HybridRetriever(FusedRetriever):
         lexical = self._bm25_index().search(question, self.candidates)
         t2 = time.perf_counter()
 
-        fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
-            for rank, (cid, _) in enumerate(ranking):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        fused = reciprocal_rank_fusion(([cid for cid, _ in r] for r in (dense, lexical)), self.rrf_k)
         dense_of = dict(dense)
         bm25_of = dict(lexical)
         # Chunks found only by BM25 still get their true cosine similarity, for display and the floor.
