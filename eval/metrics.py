@@ -60,10 +60,25 @@ def _squash(text: str) -> str:
     return " ".join(t.split())
 
 
+#: Facts that are a yes/no question's verdict: they count only as the answer's first word.
+_VERDICTS = frozenset({"yes", "no"})
+
+
+def _has_fact(answer: str, alternative: str) -> bool:
+    x = _squash(alternative)
+    if x in _VERDICTS:
+        return re.match(rf"{x}\b", answer) is not None
+    return x in answer
+
+
 def facts_present(answer: str, facts: Sequence[Sequence[str]]) -> tuple[bool, list[str]]:
-    """Whether every fact (a list of alternatives) appears in ``answer``; and the missing facts."""
+    """Whether every fact (a list of alternatives) appears in ``answer``; and the missing facts.
+
+    Alternatives match as substrings, case-insensitively, except a "Yes" or "No" fact (a yes/no
+    question's verdict), which must open the answer: "Leisure centres do not qualify" has no "No".
+    """
     a = _squash(answer)
-    missing = [alts[0] for alts in facts if not any(_squash(x) in a for x in alts)]
+    missing = [alts[0] for alts in facts if not any(_has_fact(a, x) for x in alts)]
     return not missing, missing
 
 

@@ -79,6 +79,11 @@ class Settings:
         split_questions: A question that asks several things ("…, and how much …?", or two
             question sentences) is cut into parts, each retrieved, answered and checked on its own,
             and the answers joined (default True; ``rag.decompose``).
+        yes_no_verdict: A checked answer to a yes/no question opens with "Yes." or "No." when the
+            judge reads it as settling the question and it states no condition (default True;
+            ``rag.verdict``; needs ``judge=llm``).
+        verdict_yes_threshold: P(yes) an answer that negates nothing needs to open with "Yes"
+            (default 0.8; one that negates the question opens with "No" below 0.5).
         model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
         backend: ``llama-cpp`` (default), ``transformers`` or ``openai``.
         openai_base_url: Base URL of an OpenAI-compatible server, for ``backend=openai``.
@@ -169,6 +174,8 @@ class Settings:
     fallback_threshold: float = 0.6
     fallback_on_decline: bool = False
     split_questions: bool = True
+    yes_no_verdict: bool = True
+    verdict_yes_threshold: float = 0.8
     model: str = "qwen2.5-1.5b"
     backend: str = "llama-cpp"
     openai_base_url: str = "http://127.0.0.1:8000/v1"
@@ -220,7 +227,8 @@ class Settings:
         if self.judge not in {"llm", "lexical", "off"}:
             raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
         for name in ("judge_threshold", "relevance_threshold", "lexical_threshold", "citation_min_overlap",
-                     "quote_min_coverage", "min_supported_share", "repoint_overlap", "fallback_threshold"):
+                     "quote_min_coverage", "min_supported_share", "repoint_overlap", "fallback_threshold",
+                     "verdict_yes_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         if not 0.0 <= self.judge_window_overlap < 1.0:

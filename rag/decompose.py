@@ -33,6 +33,18 @@ def refers_back(part: str) -> bool:
     return bool(_BACK.search(question_sentence(part)))
 
 
+#: A question that asks for a yes or no opens with an auxiliary verb ("Does the article say…?").
+_POLAR = re.compile(rf"^[\"'‘“(]*(?:{_AUX}|am|shall|may|might|must|isn't|aren't|wasn't|weren't|doesn't|don't|didn't|can't|"
+                    rf"couldn't|won't|wouldn't|shouldn't|hasn't|haven't|hadn't)\b", re.IGNORECASE)
+
+
+def is_polar(question: str) -> bool:
+    """Whether ``question`` (its last question sentence) asks for a yes or no: "Is …?", "Does …?",
+    "Can …?"; a story before the question does not count. "What …?" and "Is it A or B?" are not
+    told apart from yes/no by this test alone, so callers use it only to *keep* a claim, never to drop one."""
+    return bool(_POLAR.match(question_sentence(question)))
+
+
 def question_sentence(part: str) -> str:
     """The (last) question sentence of ``part``, without the statements carried before it; ``part``
     itself when it has no question sentence."""

@@ -23,7 +23,17 @@ from collections.abc import Sequence
 
 from .config import Settings
 from .generator import Backend
-from .prompts import JUDGE_SYSTEM, ChatPrompt, judge_context, judge_tail, relevance_context, relevance_tail
+from .prompts import (
+    JUDGE_SYSTEM,
+    VERDICT_SYSTEM,
+    VERDICT_TAIL,
+    ChatPrompt,
+    judge_context,
+    judge_tail,
+    relevance_context,
+    relevance_tail,
+    verdict_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +131,7 @@ class Judge:
         """Probability that ``answer`` actually answers ``question`` (not merely related text)."""
         prompt = ChatPrompt(JUDGE_SYSTEM, relevance_context(question), relevance_tail(answer))
         return self.backend.yes_probability(prompt)
+
+    def says_yes(self, question: str, answer: str) -> float:
+        """Probability that ``answer``, read alone, answers the yes/no ``question`` with yes."""
+        return self.backend.yes_probability(ChatPrompt(VERDICT_SYSTEM, verdict_context(question, answer), VERDICT_TAIL))

@@ -10,7 +10,7 @@
       --> attach_citations --AnswerPolicy.screen: code or a refusal? abstain-->
     Verifier (numbers -> quotes -> judge, per sentence) --AnswerPolicy.review: unsupported / not an answer?-->
       QuoteFallback (a passage sentence that answers the question, quoted) or abstain
-    AnswerPolicy.keep --> Answer
+    AnswerPolicy.keep --> VerdictLead (a yes/no question: "Yes." or "No." first, when settled) --> Answer
 
 ``ask`` returns the final ``Answer``; ``stream`` yields ``DraftPiece`` events while the model writes,
 one ``Checking`` event, then ``Final(answer)``. Components are built from ``Settings`` on first
@@ -42,6 +42,7 @@ from .prompts import LeadInFilter
 from .rewriter import QueryRewriter
 from .storage import AnyStore, store_exists
 from .types import Answer, AnswerStats, Checking, Citation, DraftPiece, Event, Final, Passage, Reason, Sentence
+from .verdict import VerdictLead
 from .verifier import MODES, Verifier
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Assistant:
 
     Args:
         settings: All settings (default: ``Settings.from_env()``).
-        collection, generator, context, rewriter, verifier, policy, fallback, splitter: Components to
+        collection, generator, context, rewriter, verifier, policy, fallback, splitter, verdict: Components to
             use instead of the ones built from ``settings`` (tests hand in fakes this way).
     """
 
@@ -112,6 +113,7 @@ class Assistant:
         policy: AnswerPolicy | None = None,
         fallback: QuoteFallback | None = None,
         splitter: QuestionSplitter | None = None,
+        verdict: VerdictLead | None = None,
     ) -> None:
         setup_offline()
         self.settings = settings or Settings.from_env()
@@ -124,6 +126,7 @@ class Assistant:
         s = self.settings
         self.fallback = fallback or QuoteFallback(threshold=s.fallback_threshold)
         self.splitter = splitter or (QuestionSplitter() if s.split_questions else None)
+        self.verdict = verdict or (VerdictLead(yes_threshold=s.verdict_yes_threshold) if s.yes_no_verdict else None)
         self._fallback_reasons = (
             {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
             if s.fallback
@@ -337,19 +340,26 @@ class Assistant:
             stats.relevance = verifier.answers_question(standalone, " ".join(s.text for s in verified if s.supported))
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))
         if reason is None:
+            kept = self._with_verdict(standalone, self.policy.keep(verified, strict), verifier)
             stats.verify_s = clock.lap()
-            yield Final(result.answer(self.policy.keep(verified, strict), ctx.passages))
+            yield Final(result.answer(kept, ctx.passages))
             return
         if reason in self._fallback_reasons:
             # No good answer thrown away: a passage sentence that answers the question, quoted.
             cited = [n for s in sentences for n in s.cites]
             quoted = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, raw)
             if quoted:
+                quoted = self._with_verdict(standalone, quoted, verifier)
                 stats.verify_s, stats.fallback_from = clock.lap(), reason.value
                 yield Final(result.answer(quoted, ctx.passages))
                 return
         stats.verify_s = clock.lap()
         yield Final(result.abstain(reason))
+
+
+    def _with_verdict(self, question: str, kept: list[Sentence], verifier: Verifier) -> list[Sentence]:
+        """A yes/no question's checked answer opened with "Yes." or "No." when it settles it (``rag.verdict``)."""
+        return self.verdict.run(question, kept, verifier) if self.verdict is not None else kept
 
 
 class _Result:

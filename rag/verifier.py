@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .citations import CitedSentence, claim_content, content_overlap, is_extractive, strip_markers, unsupported_numbers
+from .decompose import is_polar
 from .retriever import tokenize
 from .types import Passage, Sentence
 
@@ -41,7 +42,14 @@ _POINTERS = frozenset(tokenize(
 
 
 def says_something(sentence: str, question: str) -> bool:
-    """Whether ``sentence`` has a content word beyond the question's and words that point at passages."""
+    """Whether ``sentence`` has a content word beyond the question's and words that point at passages.
+
+    To a yes/no question ("Do leisure centres qualify for energy support?") a sentence restating it,
+    affirmed or negated ("Leisure centres do not qualify for energy support."), is the answer: it
+    always says something, and the judge decides whether the passage supports it.
+    """
+    if is_polar(question):
+        return True
     return bool(set(tokenize(strip_markers(sentence))) - set(tokenize(question)) - _POINTERS)
 
 
@@ -161,6 +169,12 @@ class Verifier:
         if self.mode != "llm" or self.judge is None:
             return None
         return self.judge.answers_question(question, text)
+
+    def says_yes(self, question: str, text: str) -> float | None:
+        """P(``text`` answers the yes/no ``question`` with yes), or None when this mode has no judge."""
+        if self.mode != "llm" or self.judge is None:
+            return None
+        return self.judge.says_yes(question, text)
 
     def is_answer(self, relevance: float | None) -> bool:
         """Whether a relevance score passes (no score, no check: True)."""

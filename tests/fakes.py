@@ -80,8 +80,10 @@ class FakeJudge:
 
     threshold = 0.5
 
-    def __init__(self, supported: tuple[str, ...] = (), relevance: float = 0.9, answering: tuple[str, ...] = ()) -> None:
-        self.supported, self.relevance, self.answering = supported, relevance, answering
+    def __init__(
+        self, supported: tuple[str, ...] = (), relevance: float = 0.9, answering: tuple[str, ...] = (), yes: float = 0.5
+    ) -> None:
+        self.supported, self.relevance, self.answering, self.yes = supported, relevance, answering, yes
         self.claims: list[str] = []
         self.asked: list[str] = []
 
@@ -99,6 +101,11 @@ class FakeJudge:
             self.asked.append(answer)
             return 0.9 if answer.startswith(self.answering) else 0.1
         return self.relevance
+
+
+    def says_yes(self, question: str, answer: str) -> float:
+        """``yes`` whatever the question (0.5 by default: too unsure for a verdict either way)."""
+        return self.yes
 
 
 class FakeRewriter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.decompose import QuestionSplitter, refers_back
+from rag.decompose import QuestionSplitter, is_polar, refers_back
 
 
 @pytest.fixture
@@ -72,3 +72,19 @@ def test_invalid_settings_are_refused():
         QuestionSplitter(max_parts=1)
     with pytest.raises(ValueError):
         QuestionSplitter(min_words=0)
+
+
+@pytest.mark.parametrize(
+    ("question", "polar"),
+    [
+        ("Do leisure centres qualify for energy support?", True),
+        ("Is levelling up about making every place the same?", True),
+        ("Can't councils bid on their own?", True),
+        ("My wife and I both get the state pension. Will our housing benefit be reduced?", True),
+        ("What does the White Paper mean by social capital?", False),
+        ("Who wrote the article?", False),
+        ("I rent my flat. How much will I get?", False),
+    ],
+)
+def test_is_polar_reads_the_question_sentence_for_an_opening_auxiliary(question, polar):
+    assert is_polar(question) is polar

@@ -22,6 +22,14 @@ def test_required_facts_accept_any_alternative_and_report_the_missing():
     assert M.facts_present("A third… due to energy bills", [["a third"], ["energy"]])[0]
 
 
+def test_a_yes_or_no_fact_counts_only_as_the_answers_first_word():
+    facts = [["No"], ["criteria"]]
+    assert M.facts_present("No — leisure centres don't meet the criteria [3].", facts)[0]
+    assert not M.facts_present("Leisure centres do not meet the criteria [3].", facts)[0]
+    assert not M.facts_present("Nobody meets the criteria [3].", facts)[0]
+    assert M.facts_present("Yes, one third of pools [5].", [["Yes"], ["third"]])[0]
+
+
 def test_quote_containment_ignores_whitespace_and_quote_styles():
     assert M.quote_contains("He said   ‘a small\nfraction’ of it.", "‘a small fraction’")
 

@@ -255,6 +255,24 @@ def test_a_sentence_that_only_restates_the_question_and_points_at_a_passage_is_n
     assert not any(c.startswith("Integrated Care Boards are set up at the level mentioned") for c in judge.claims)
 
 
+def test_a_yes_no_question_answered_by_restating_it_negated_goes_to_the_judge():
+    claim = "Leisure centres do not qualify for the energy support scheme"
+    judge = FakeJudge((claim,))
+    assistant, _, _ = make(f"{claim} [2].", judge=judge)
+    answer = assistant.ask("Do leisure centres qualify for the energy support scheme?")
+    assert not answer.abstained, answer
+    assert any(c.startswith(claim) for c in judge.claims)
+
+
+def test_a_yes_no_answer_the_judge_settles_opens_with_the_verdict_unless_switched_off():
+    claim = "Leisure centres do not qualify for the energy support scheme"
+    question = "Do leisure centres qualify for the energy support scheme?"
+    assistant, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,), yes=0.1))
+    assert assistant.ask(question).text == f"No. {claim} [2]."
+    off, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,), yes=0.1), yes_no_verdict=False)
+    assert off.ask(question).text == f"{claim} [2]."
+
+
 def test_an_evidence_answer_is_checked_and_streamed_without_its_lead_in():
     reply = f"The passage that answers the question is [1]. {POOLS} [1]."
     store, passages = fake_passages()

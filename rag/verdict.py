@@ -1,0 +1,86 @@
+"""Yes or No first: the verdict that opens the answer to a yes/no question.
+
+"Do leisure centres qualify for the energy support scheme?" is best answered "No. Leisure centres
+don't meet the current criteria … [3]." The model is not asked to write the verdict (told to, a
+1.5B model wrote "Yes" or "No" before sentences that said otherwise, and declined more); it is
+derived from the answer once every sentence has been checked against its passages:
+
+1. only for a yes/no question (``decompose.is_polar``) whose answer has a supported sentence and
+   does not already open with Yes or No;
+2. not when the answer states a condition ("if", "unless", "provided", "depends"): the condition is
+   the answer, and a bare Yes or No would hide it;
+3. the judge model reads the question and the supported sentences only and gives P(the answer is
+   yes); a sentence that negates what the question asks ("do not", "cannot", "never") opens with
+   "No" when that probability is below one half, any other with "Yes" when it reaches
+   ``yes_threshold``. Anything less certain gets no verdict: the checked sentences stand alone.
+
+The verdict adds no fact: it restates, in one word, what the first supported sentence says, and
+carries that sentence's citations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from .decompose import is_polar
+from .types import Sentence
+
+log = logging.getLogger(__name__)
+
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot|without)\b|n['’]t\b", re.IGNORECASE)
+_CONDITION = re.compile(r"\b(?:if|unless|provided|providing|depends|depending|only when|as long as|except)\b", re.IGNORECASE)
+_HAS_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
+
+
+class _SaysYes(Protocol):
+    def says_yes(self, question: str, answer: str) -> float | None: ...
+
+
+def negates(text: str, question: str) -> bool:
+    """Whether ``text`` negates what ``question`` asks: their counts of negating words differ in parity."""
+    return len(_NEGATION.findall(text)) % 2 != len(_NEGATION.findall(question)) % 2
+
+
+class VerdictLead:
+    """Open a checked answer to a yes/no question with "Yes." or "No." when the answer settles it.
+
+    Args:
+        yes_threshold: P(yes) an answer that negates nothing needs to open with "Yes" (default 0.8).
+        no_threshold: P(yes) below which an answer that negates the question opens with "No" (default 0.5).
+    """
+
+    def __init__(self, *, yes_threshold: float = 0.8, no_threshold: float = 0.5) -> None:
+        if not 0.0 <= no_threshold <= yes_threshold <= 1.0:
+            raise ValueError("thresholds must satisfy 0 <= no_threshold <= yes_threshold <= 1")
+        self.yes_threshold = yes_threshold
+        self.no_threshold = no_threshold
+
+    def verdict(self, question: str, sentences: Sequence[Sentence], judge: _SaysYes) -> str | None:
+        """"Yes", "No" or None (not a yes/no question, no supported sentence, a condition, or unsure)."""
+        if not is_polar(question):
+            return None
+        supported = [s.text for s in sentences if s.supported]
+        if not sentences or not sentences[0].supported or _HAS_VERDICT.match(sentences[0].text):
+            return None  # the verdict opens the answer, so the answer must open with a supported sentence
+        text = " ".join(supported)
+        if _CONDITION.search(text):
+            return None
+        p = judge.says_yes(question, text)
+        if p is None:
+            return None
+        negated = negates(text, question)
+        log.debug("verdict: P(yes)=%.2f, negated=%s", p, negated)
+        if negated:
+            return "No" if p < self.no_threshold else None
+        return "Yes" if p >= self.yes_threshold else None
+
+    def run(self, question: str, sentences: list[Sentence], judge: _SaysYes) -> list[Sentence]:
+        """``sentences`` with the verdict opening the first (unchanged without a verdict)."""
+        verdict = self.verdict(question, sentences, judge)
+        if verdict is None:
+            return sentences
+        return [dataclasses.replace(sentences[0], text=f"{verdict}. {sentences[0].text}"), *sentences[1:]]

@@ -1,0 +1,79 @@
+"""Yes or No first: when a yes/no question's checked answer gets a verdict, and when it does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.types import Sentence
+from rag.verdict import VerdictLead, negates
+
+
+class Judge:
+    def __init__(self, yes: float | None) -> None:
+        self.yes, self.asked = yes, []
+
+    def says_yes(self, question: str, answer: str) -> float | None:
+        self.asked.append((question, answer))
+        return self.yes
+
+
+def supported(text: str, *cites: int) -> Sentence:
+    return Sentence(text, cites or (1,), 0.9, True)
+
+
+QUESTION = "Do leisure centres qualify for the energy support scheme?"
+NEGATED = supported("Leisure centres don't meet the criteria for the energy support scheme.", 3)
+
+
+def test_an_answer_negating_the_question_opens_with_no_and_keeps_its_citations():
+    out = VerdictLead().run(QUESTION, [NEGATED], Judge(0.2))
+    assert out[0].text == "No. Leisure centres don't meet the criteria for the energy support scheme."
+    assert out[0].citations == (3,) and out[0].supported
+
+
+def test_an_affirming_answer_opens_with_yes_only_when_the_judge_is_sure():
+    question = "Are swimming pools at risk of closing?"
+    answer = [supported("One third of swimming pools are at risk of closure.", 5)]
+    assert VerdictLead().run(question, answer, Judge(0.9))[0].text.startswith("Yes. One third")
+    assert VerdictLead().run(question, answer, Judge(0.7)) == answer
+
+
+def test_a_negating_answer_the_judge_reads_as_yes_gets_no_verdict():
+    assert VerdictLead().run(QUESTION, [NEGATED], Judge(0.6)) == [NEGATED]
+
+
+@pytest.mark.parametrize(
+    ("question", "sentences"),
+    [
+        ("What share of pools are at risk?", [supported("One third of pools are at risk.")]),  # not yes/no
+        (QUESTION, [Sentence("Leisure centres don't qualify.", (1,), 0.1, False), NEGATED]),  # opens unsupported
+        (QUESTION, [supported("No, leisure centres don't qualify.")]),  # already has one
+        ("Will our housing benefit be reduced?", [supported("It is reduced by 25% if you have two spare bedrooms.")]),
+        (QUESTION, []),
+    ],
+)
+def test_no_verdict_without_a_settled_supported_answer_to_a_yes_no_question(question, sentences):
+    judge = Judge(0.05)
+    assert VerdictLead().run(question, sentences, judge) == sentences
+
+
+def test_no_judge_no_verdict():
+    assert VerdictLead().run(QUESTION, [NEGATED], Judge(None)) == [NEGATED]
+
+
+def test_the_judge_reads_only_the_supported_sentences():
+    judge = Judge(0.1)
+    flagged = Sentence("They get a 50% discount.", (2,), 0.1, False)
+    VerdictLead().run(QUESTION, [NEGATED, flagged], judge)
+    assert judge.asked == [(QUESTION, NEGATED.text)]
+
+
+def test_negation_counts_parity_against_the_question():
+    assert negates("Levelling up cannot be left to organisations.", "Can levelling up be left to organisations?")
+    assert not negates("It is not about sameness, nor rivalry.", "Is it about sameness?")
+    assert not negates("They don't qualify.", "Don't they qualify?")
+
+
+def test_thresholds_are_validated():
+    with pytest.raises(ValueError):
+        VerdictLead(yes_threshold=0.4, no_threshold=0.5)
