@@ -45,12 +45,11 @@ def says_something(sentence: str, question: str) -> bool:
     """Whether ``sentence`` has a content word beyond the question's and words that point at passages.
 
     To a yes/no question ("Do leisure centres qualify for energy support?") a sentence restating it,
-    affirmed or negated ("Leisure centres do not qualify for energy support."), is the answer: it
-    always says something, and the judge decides whether the passage supports it.
+    affirmed or negated ("Leisure centres do not qualify for energy support."), is the answer, so
+    there the question's words count too; only words that point at passages never do.
     """
-    if is_polar(question):
-        return True
-    return bool(set(tokenize(strip_markers(sentence))) - set(tokenize(question)) - _POINTERS)
+    words = set(tokenize(strip_markers(sentence))) - _POINTERS
+    return bool(words) if is_polar(question) else bool(words - set(tokenize(question)))
 
 
 @dataclass(frozen=True)

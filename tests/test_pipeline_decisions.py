@@ -264,6 +264,13 @@ def test_a_yes_no_question_answered_by_restating_it_negated_goes_to_the_judge():
     assert any(c.startswith(claim) for c in judge.claims)
 
 
+def test_a_sentence_that_only_points_at_a_passage_is_no_answer_to_a_yes_no_question_either():
+    judge = FakeJudge(("This is stated in",))
+    assistant, _, _ = make("This is stated in and [2][3].", judge=judge)
+    answer = assistant.ask("Do leisure centres qualify for the energy support scheme?")
+    assert answer.abstained and not judge.claims
+
+
 def test_a_yes_no_answer_the_judge_settles_opens_with_the_verdict_unless_switched_off():
     claim = "Leisure centres do not qualify for the energy support scheme"
     question = "Do leisure centres qualify for the energy support scheme?"
