@@ -84,8 +84,9 @@ class QuoteFallback:
         cited: Sequence[int],
         judge: _AnswersQuestion,
         draft: str = "",
-    ) -> list[Sentence] | None:
-        """The best quoted sentence as a one-sentence answer, or None when none answers the question."""
+    ) -> tuple[list[Sentence], float] | None:
+        """The best quoted sentence as a one-sentence answer with the judge's P(it answers the
+        question), or None when none answers the question."""
         best: tuple[float, int, str] | None = None
         for n, sentence in self.candidates(question, passages, ranked, cited, draft):
             score = judge.answers_question(question, sentence)
@@ -97,4 +98,4 @@ class QuoteFallback:
         if best is None:
             return None
         score, n, sentence = best
-        return [Sentence(sentence, (n,), 1.0, True, False)]
+        return [Sentence(sentence, (n,), 1.0, True, False)], score

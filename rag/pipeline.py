@@ -347,8 +347,9 @@ class Assistant:
         if reason in self._fallback_reasons:
             # No good answer thrown away: a passage sentence that answers the question, quoted.
             cited = [n for s in sentences for n in s.cites]
-            quoted = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, raw)
-            if quoted:
+            found = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, raw)
+            if found:
+                quoted, stats.relevance = found
                 quoted = self._with_verdict(standalone, quoted, verifier)
                 stats.verify_s, stats.fallback_from = clock.lap(), reason.value
                 yield Final(result.answer(quoted, ctx.passages))

@@ -226,13 +226,19 @@ def test_the_fallback_needs_the_llm_judge_and_can_be_turned_off():
     assert off.ask(QUESTION).reason == Reason.UNSUPPORTED and not judge.asked
 
 
-def test_a_model_that_declines_is_taken_at_its_word_unless_asked_otherwise():
+def test_a_model_that_declines_is_not_taken_at_its_word_unless_asked_to_be():
     judge = FakeJudge((), answering=("One third of swimming pools",))
-    assistant, _, _ = make("The documents don't say.", judge=judge, fallback=True)
-    assert assistant.ask(QUESTION).reason == Reason.MODEL_DECLINED
-    eager, _, _ = make("The documents don't say.", judge=judge, fallback=True, fallback_on_decline=True)
+    eager, _, _ = make("The documents don't say.", judge=judge, fallback=True)
     answer = eager.ask(QUESTION)
     assert not answer.abstained and answer.stats.fallback_from == "model_declined"
+    assert answer.stats.relevance == 0.9  # the quote's P(it answers the question)
+    literal, _, _ = make("The documents don't say.", judge=judge, fallback=True, fallback_on_decline=False)
+    assert literal.ask(QUESTION).reason == Reason.MODEL_DECLINED
+
+
+def test_the_fallback_is_on_by_default():
+    s = Settings()
+    assert s.fallback and s.fallback_on_decline
 
 
 def test_a_right_sentence_with_the_wrong_number_is_re_cited_to_the_passage_that_supports_it():
