@@ -357,7 +357,6 @@ class Assistant:
         stats.verify_s = clock.lap()
         yield Final(result.abstain(reason))
 
-
     def _with_verdict(self, question: str, kept: list[Sentence], verifier: Verifier) -> list[Sentence]:
         """A yes/no question's checked answer opened with "Yes." or "No." when it settles it (``rag.verdict``)."""
         return self.verdict.run(question, kept, verifier) if self.verdict is not None else kept
