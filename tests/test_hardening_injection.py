@@ -125,9 +125,9 @@ class ScriptedBackend:
 
 @pytest.fixture()
 def scripted(article_settings):
-    def make(reply: str, judge=None) -> Assistant:
+    def make(reply: str, judge=None, **changes) -> Assistant:
         verifier = Verifier(judge, mode="llm") if judge is not None else None
-        return Assistant(article_settings, generator=ScriptedBackend(reply), verifier=verifier)
+        return Assistant(article_settings.replace(**changes), generator=ScriptedBackend(reply), verifier=verifier)
 
     return make
 
@@ -211,9 +211,15 @@ def test_a_quote_given_the_wrong_passage_number_is_recited_to_its_passage(script
 def test_a_claim_not_quoted_from_any_passage_still_needs_the_judge(scripted):
     probe = scripted("")
     n = _passage_number(probe, "swimming pools are at risk of closure")
-    assistant = scripted(f"Most swimming pools in England will close next winter [{n}].", judge=ScriptedJudge(()))
-    answer = assistant.ask("What share of swimming pools are at risk of closure?", judge="llm")
-    assert answer.abstained and answer.reason == "unsupported" and answer.citations == []
+    claim = "Most swimming pools in England will close next winter"
+    question = "What share of swimming pools are at risk of closure?"
+    withdrawn = scripted(f"{claim} [{n}].", judge=ScriptedJudge(()), fallback=False).ask(question, judge="llm")
+    assert withdrawn.abstained and withdrawn.reason == "unsupported" and withdrawn.citations == []
+    # With the quote fallback (the default) a passage sentence the judge says answers is shown instead,
+    # verbatim: the claim itself still never reaches the user.
+    quoted = scripted(f"{claim} [{n}].", judge=ScriptedJudge(())).ask(question, judge="llm")
+    assert claim not in quoted.text and quoted.stats.fallback_from == "unsupported"
+    assert all(s.text in quoted.passages[s.citations[0] - 1].text for s in quoted.sentences)
 
 
 def test_markers_pointing_at_no_passage_are_never_cited(scripted):
