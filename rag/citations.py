@@ -204,6 +204,15 @@ def _words(text: str) -> list[str]:
     return [w.replace("’", "'") for w in _WORDS.findall(text.lower())]
 
 
+def _is_negation(word: str) -> bool:
+    return word in _NEGATIONS or word.endswith("n't")
+
+
+def negation_count(text: str) -> int:
+    """How many negating words ("not", "no", "never", "cannot", "don't", ...) ``text`` has."""
+    return sum(map(_is_negation, _words(text)))
+
+
 def verbatim_coverage(sentence: str, passage: str, n: int = 4) -> float:
     """Share of the sentence's words (0..1) that lie inside a run of ``n`` or more words copied
     in order from ``passage`` (default n=4).
@@ -222,7 +231,7 @@ def verbatim_coverage(sentence: str, passage: str, n: int = 4) -> float:
         if tuple(words[i : i + n]) in grams:
             for j in range(i, i + n):
                 covered[j] = True
-    if any((w in _NEGATIONS or w.endswith("n't")) and not c for w, c in zip(words, covered)):
+    if any(_is_negation(w) and not c for w, c in zip(words, covered)):
         return 0.0
     return sum(covered) / len(words)
 

@@ -26,12 +26,12 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
+from .citations import negation_count
 from .decompose import is_polar
 from .types import Sentence
 
 log = logging.getLogger(__name__)
 
-_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot|without)\b|n['’]t\b", re.IGNORECASE)
 _CONDITION = re.compile(r"\b(?:if|unless|provided|providing|depends|depending|only when|as long as|except)\b", re.IGNORECASE)
 _HAS_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
 
@@ -42,7 +42,7 @@ class _SaysYes(Protocol):
 
 def negates(text: str, question: str) -> bool:
     """Whether ``text`` negates what ``question`` asks: their counts of negating words differ in parity."""
-    return len(_NEGATION.findall(text)) % 2 != len(_NEGATION.findall(question)) % 2
+    return negation_count(text) % 2 != negation_count(question) % 2
 
 
 class VerdictLead:
