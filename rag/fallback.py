@@ -8,6 +8,10 @@ judge whether each one *answers* the question, and returns the best one, verbati
 the judge is confident. A verbatim sentence is supported by its passage by construction, so the
 only judgement left is whether it answers the question, and that threshold is stricter than the
 one for a drafted answer.
+
+A document's card (its title, author, publisher and date as one line) shares few words with
+"Who wrote this?", so the card of the best-ranked document in the prompt is always one of the
+candidates as well: questions about the document are answered from it, cited to it.
 """
 
 from __future__ import annotations
@@ -74,7 +78,21 @@ class QuoteFallback:
                 if words & q_words:
                     scored.append((score, -len(scored), n, sentence))
         scored.sort(reverse=True)
-        return [(n, s) for _, _, n, s in scored[: self.max_candidates]]
+        found = [(n, s) for _, _, n, s in scored[: self.max_candidates]]
+        card = self._card(passages, [passages[n - 1] for n in searched])
+        if card is not None and all(n != card[0] for n, _ in found):
+            found.append(card)
+        return found
+
+    @staticmethod
+    def _card(passages: Sequence[Passage], searched: Sequence[Passage]) -> tuple[int, str] | None:
+        """(number, text) of the prompt's card for the first searched passage's document (the first
+        card in the prompt when that document has none there), or None when the prompt holds no card."""
+        cards = {p.chunk.doc_id: n for n, p in enumerate(passages, 1) if p.chunk.is_card}
+        if not cards:
+            return None
+        n = next((cards[p.chunk.doc_id] for p in searched if p.chunk.doc_id in cards), next(iter(cards.values())))
+        return n, " ".join(passages[n - 1].text.split())
 
     def run(
         self,
