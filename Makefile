@@ -42,8 +42,8 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 101-question
-# suite (README, Evaluation): answerable 0.611, declined 0.828, faithfulness 1.000, recall@10 1.000.
-SEED_GATE := --fail-under answerable_correct=0.58 --fail-under declined_correctly=0.78 \
+# suite (README, Evaluation): answerable 0.639, declined 0.828, faithfulness 1.000, recall@10 1.000.
+SEED_GATE := --fail-under answerable_correct=0.61 --fail-under declined_correctly=0.78 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
