@@ -10,8 +10,9 @@ only judgement left is whether it answers the question, and that threshold is st
 one for a drafted answer.
 
 A document's card (its title, author, publisher and date as one line) shares few words with
-"Who wrote this?", so the card of the best-ranked document in the prompt is always one of the
-candidates as well: questions about the document are answered from it, cited to it.
+"Who wrote this?", so the card of the first document searched (a cited one, else the best-ranked)
+is always one of the candidates as well: questions about the document are answered from it, cited
+to it.
 """
 
 from __future__ import annotations
