@@ -84,7 +84,9 @@ class Settings:
             judge reads it as settling the question and it states no condition (default True;
             ``rag.verdict``; needs ``judge=llm``).
         verdict_yes_threshold: P(yes) an answer that negates nothing needs to open with "Yes"
-            (default 0.8; one that negates the question opens with "No" below 0.5).
+            (default 0.8).
+        verdict_no_threshold: P(yes) below which any answer opens with "No" (default 0.3; one
+            that negates the question, with "not", "cannot" …, already below 0.5).
         model: Generator model: ``qwen2.5-1.5b`` (default) or ``qwen2.5-0.5b``, or a path to a GGUF file.
         backend: ``llama-cpp`` (default), ``transformers`` or ``openai``.
         openai_base_url: Base URL of an OpenAI-compatible server, for ``backend=openai``.
@@ -177,6 +179,7 @@ class Settings:
     split_questions: bool = True
     yes_no_verdict: bool = True
     verdict_yes_threshold: float = 0.8
+    verdict_no_threshold: float = 0.3
     model: str = "qwen2.5-1.5b"
     backend: str = "llama-cpp"
     openai_base_url: str = "http://127.0.0.1:8000/v1"
@@ -229,9 +232,11 @@ class Settings:
             raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
         for name in ("judge_threshold", "relevance_threshold", "lexical_threshold", "citation_min_overlap",
                      "quote_min_coverage", "min_supported_share", "repoint_overlap", "fallback_threshold",
-                     "verdict_yes_threshold"):
+                     "verdict_yes_threshold", "verdict_no_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if not self.verdict_no_threshold <= 0.5 <= self.verdict_yes_threshold:
+            raise ValueError("verdict_no_threshold must be at most 0.5, and verdict_yes_threshold at least 0.5")
         if not 0.0 <= self.judge_window_overlap < 1.0:
             raise ValueError("judge_window_overlap must be at least 0 and below 1")
         if self.retrieved_k < 1 or self.rewrite_max_tokens < 1 or self.rewrite_turns < 1:

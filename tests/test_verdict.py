@@ -38,6 +38,19 @@ def test_an_affirming_answer_opens_with_yes_only_when_the_judge_is_sure():
     assert VerdictLead().run(question, answer, Judge(0.7)) == answer
 
 
+def test_an_answer_contradicting_the_question_without_a_negating_word_opens_with_no_only_when_the_judge_is_sure():
+    question = "Are the causes of regional inequality simple?"
+    answer = [supported("The causes are complex and interconnected.", 3)]
+    assert VerdictLead().run(question, answer, Judge(0.1))[0].text == "No. The causes are complex and interconnected."
+    assert VerdictLead().run(question, answer, Judge(0.4)) == answer  # a negating word would settle it at 0.4
+
+
+def test_a_negating_answer_never_opens_with_yes():
+    question = "Has a report on this been published before?"
+    answer = [supported("Before it, none on this subject had been published.")]
+    assert VerdictLead().run(question, answer, Judge(0.95)) == answer
+
+
 def test_a_negating_answer_the_judge_reads_as_yes_gets_no_verdict():
     assert VerdictLead().run(QUESTION, [NEGATED], Judge(0.6)) == [NEGATED]
 
@@ -76,4 +89,32 @@ def test_negation_counts_parity_against_the_question():
 
 def test_thresholds_are_validated():
     with pytest.raises(ValueError):
-        VerdictLead(yes_threshold=0.4, no_threshold=0.5)
+        VerdictLead(yes_threshold=0.4, negated_no_threshold=0.5)
+    with pytest.raises(ValueError):
+        VerdictLead(no_threshold=0.6, negated_no_threshold=0.5)
+
+
+def test_the_verdict_thresholds_are_settings_checked_against_each_other():
+    from rag.config import Settings
+
+    assert Settings.from_env({"RAG_VERDICT_NO_THRESHOLD": "0.2"}).verdict_no_threshold == 0.2
+    with pytest.raises(ValueError, match="verdict_no_threshold"):
+        Settings(verdict_no_threshold=0.6)
+
+
+@pytest.mark.models
+def test_with_the_real_judge_no_verdict_pair_gets_the_wrong_verdict_and_most_get_one():
+    """The 36 question/reply pairs of ``eval/datasets/verdicts.jsonl``, each reply as one supported sentence."""
+    import json
+
+    from rag.config import PROJECT_ROOT, Settings
+    from rag.judge import Judge as ModelJudge
+
+    pairs = [json.loads(line) for line in (PROJECT_ROOT / "eval/datasets/verdicts.jsonl").read_text(encoding="utf-8").splitlines()]
+    settings = Settings.from_env()
+    judge = ModelJudge.from_settings(settings)
+    lead = VerdictLead(yes_threshold=settings.verdict_yes_threshold, no_threshold=settings.verdict_no_threshold)
+    given = {p["id"]: lead.verdict(p["question"], [supported(p["reply"])], judge) for p in pairs}
+    wrong = [(p["question"], p["reply"], given[p["id"]]) for p in pairs if given[p["id"]] not in (None, p["verdict"].title())]
+    assert not wrong
+    assert sum(v is not None for v in given.values()) >= len(pairs) // 3
