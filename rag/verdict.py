@@ -17,7 +17,7 @@ derived from the answer once every sentence has been checked against its passage
    no verdict: the checked sentences stand alone.
 
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
-written for the purpose, never on the test parts (README, "Yes or No first").
+written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts.
 
 The verdict adds no fact: it restates, in one word, what the first supported sentence says, and
 carries that sentence's citations.
