@@ -126,7 +126,7 @@ class Assistant:
         s = self.settings
         self.fallback = fallback or QuoteFallback(threshold=s.fallback_threshold)
         self.splitter = splitter or (QuestionSplitter() if s.split_questions else None)
-        self.verdict = verdict or (VerdictLead(yes_threshold=s.verdict_yes_threshold, no_threshold=s.verdict_no_threshold) if s.yes_no_verdict else None)
+        self.verdict = verdict or (VerdictLead.from_settings(s) if s.yes_no_verdict else None)
         self._fallback_reasons = (
             {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
             if s.fallback

@@ -29,11 +29,14 @@ import dataclasses
 import logging
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .citations import negation_count
 from .decompose import is_polar
 from .types import Sentence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,11 @@ class VerdictLead:
         self.yes_threshold = yes_threshold
         self.no_threshold = no_threshold
         self.negated_no_threshold = negated_no_threshold
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "VerdictLead":
+        """A verdict with the thresholds of ``settings`` (``verdict_yes_threshold``, ``verdict_no_threshold``)."""
+        return cls(yes_threshold=settings.verdict_yes_threshold, no_threshold=settings.verdict_no_threshold)
 
     def verdict(self, question: str, sentences: Sequence[Sentence], judge: _SaysYes) -> str | None:
         """"Yes", "No" or None (not a yes/no question, no supported sentence, a condition, or unsure)."""

@@ -113,7 +113,7 @@ def test_with_the_real_judge_no_verdict_pair_gets_the_wrong_verdict_and_most_get
     pairs = [json.loads(line) for line in (PROJECT_ROOT / "eval/datasets/verdicts.jsonl").read_text(encoding="utf-8").splitlines()]
     settings = Settings.from_env()
     judge = ModelJudge.from_settings(settings)
-    lead = VerdictLead(yes_threshold=settings.verdict_yes_threshold, no_threshold=settings.verdict_no_threshold)
+    lead = VerdictLead.from_settings(settings)
     given = {p["id"]: lead.verdict(p["question"], [supported(p["reply"])], judge) for p in pairs}
     wrong = [(p["question"], p["reply"], given[p["id"]]) for p in pairs if given[p["id"]] not in (None, p["verdict"].title())]
     assert not wrong
