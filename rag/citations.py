@@ -135,10 +135,18 @@ _REPORTING = (
     r"(?:also\s+)?(?:says|said|states|stated|notes|noted|argues|argued|explains|explained|suggests|suggested|"
     r"points\s+out|pointed\s+out|emphasi[sz]es|emphasi[sz]ed|stresses|stressed|claims|claimed|reports|reported|"
     r"acknowledges|acknowledged|recogni[sz]es|recogni[sz]ed|concludes|concluded|makes\s+clear|made\s+clear|"
-    r"indicates|indicated|observes|observed|writes|wrote|believes|thinks|warns|warned|adds|added)"
+    r"indicates|indicated|observes|observed|writes|wrote|believes|thinks|warns|warned|adds|added|means|meant|"
+    r"mentions|mentioned|highlights|highlighted|shows|showed|outlines|outlined|sets\s+out|finds|found|asserts|"
+    r"asserted|maintains|maintained|contends|contended)"
 )
 _DEFINES = re.compile(
     rf"^{_SOURCE}\s+(?:defines|defined|describes|described|characteri[sz]es|characteri[sz]ed)\s+(?P<x>.+?)\s+as\s+(?P<y>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+#: "By human capital, the White Paper means the skills …": a definition told the other way round.
+_BY_MEANS = re.compile(
+    r"^by\s+(?P<x>[^,\d]+?),\s+(?:the|this|its)\s+(?:[\w’'-]+\s+){0,3}?(?:article|white\s+paper|paper|document|summary|report|author)"
+    r"\s+(?:means|meant)\s+(?P<y>.+)$",
     re.IGNORECASE | re.DOTALL,
 )
 _ACCORDING = re.compile(
@@ -161,14 +169,14 @@ def claim_content(sentence: str) -> str:
     """What ``sentence`` claims, without its attribution to a document or its author.
 
     "According to the article, X", "The White Paper says (that) X", "X, according to the report" and
-    "The paper defines X as Y" become "X" and "X is Y": the citation already says which document a
+    "The paper defines X as Y" / "By X, the paper means Y" become "X" and "X is Y": the citation already says which document a
     sentence comes from, and the claim-support judge reads the passage, not its title, so a frame
     naming the document only gets in its way. A negated frame ("The article does not say …") and a
     frame whose remainder is not a clause ("The report mentions the fund") are kept: there the frame
     is the claim. Returns ``sentence`` unchanged when nothing is removed or fewer than 3 words remain.
     """
     text = sentence.strip()
-    if m := _DEFINES.match(text):
+    if m := _DEFINES.match(text) or _BY_MEANS.match(text):
         out = f"{m['x']} is {m['y']}"
     elif m := _ACCORDING.match(text):
         out = m["rest"]

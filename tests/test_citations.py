@@ -176,10 +176,22 @@ def test_a_definition_attributed_to_the_document_becomes_a_plain_statement():
     )
 
 
+def test_a_document_said_to_mean_something_is_an_attribution_too():
+    assert claim_content("The White Paper means that human capital refers to the skills of the workforce.") == (
+        "Human capital refers to the skills of the workforce."
+    )
+    assert claim_content("The article highlights that one third of pools are at risk.") == "One third of pools are at risk."
+    assert claim_content("By social capital, the White Paper means the strength of communities.") == (
+        "Social capital is the strength of communities."
+    )
+
+
 def test_a_frame_that_is_itself_the_claim_is_kept():
     for sentence in [
         "The article does not say how much money was given.",  # negated: the frame is the claim
         "The report mentions the fund.",  # no clause after the frame
+        "The White Paper outlines twelve missions.",  # no clause after the frame
+        "By 2030, the plan means more homes.",  # not a definition: no clause, nothing removed
         "The article says so.",  # too little left
         "According to Gove, the fund is a small fraction of the spend.",  # a person, not the document
         "The UK government will invest £100 million.",
