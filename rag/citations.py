@@ -290,6 +290,21 @@ def numbers_in(text: str) -> set[str]:
     return {m.group(0).rstrip("%").replace(",", "") for m in _NUMBER.finditer(text)}
 
 
+#: Words that state an exact amount besides the number words: fractions and multiples.
+_AMOUNT_WORD = re.compile(
+    r"\b(?:half|halve[sd]?|a\s+(?:third|quarter|fifth|tenth)\s+of|twice|double[sd]?|doubling|triple[sd]?|treble[sd]?|"
+    r"million|billion|trillion|per\s*cent|percent)\b",
+    re.IGNORECASE,
+)
+
+
+def states_quantity(text: str) -> bool:
+    """Whether ``text`` states a number or amount: digits ("£2,500", "40%"), a number word ("twelve"),
+    a fraction or multiple ("one third", "doubled"). An ordinal alone ("Fifth, …") and a vague
+    quantifier ("a small fraction", "many") are not amounts."""
+    return bool(_NUMBER.search(text) or _NUMBER_WORD.search(text) or _AMOUNT_WORD.search(text))
+
+
 def unsupported_numbers(sentence: str, passages: Sequence[str]) -> set[str]:
     """Numbers in ``sentence`` that none of ``passages`` contains (a sign of invented figures).
 

@@ -38,6 +38,20 @@ _POLAR = re.compile(rf"^[\"'‘“(]*(?:{_AUX}|am|shall|may|might|must|isn't|are
                     rf"couldn't|won't|wouldn't|shouldn't|hasn't|haven't|hadn't)\b", re.IGNORECASE)
 
 
+#: "According to the article, how many …?": a frame before the question word.
+_FRAME = re.compile(r"^[\"'‘“(]*(?:according\s+to|in)\s+[^,?]{1,60},\s*", re.IGNORECASE)
+_QUANTITY_QUESTION = re.compile(
+    r"^[\"'‘“(]*(?:how\s+(?:many|much)|by\s+how\s+much|what\s+(?:percentage|proportion|share|fraction|number\s+of|amount\s+of))\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_quantity(question: str) -> bool:
+    """Whether the (last) question sentence of ``question`` asks for a number or amount: "How many …?",
+    "How much …?", "By how much …?", "What percentage / proportion / share / number of …?"."""
+    return bool(_QUANTITY_QUESTION.match(_FRAME.sub("", question_sentence(question).strip())))
+
+
 def is_polar(question: str) -> bool:
     """Whether ``question`` (its last question sentence) asks for a yes or no: "Is …?", "Does …?",
     "Can …?"; a story before the question does not count. "What …?" and "Is it A or B?" are not

@@ -12,20 +12,32 @@ A sentence goes through three checks, cheapest first, and the first that decides
 Checks 2 and 3 read what the sentence claims without its attribution ("The White Paper says that X"
 is checked as "X"; ``citations.claim_content``): the citation already names the document.
 
-``answers_question`` asks the judge whether the supported text answers the question at all.
+``answers_question`` asks the judge whether the supported text answers the question at all (a
+question asking how many or how much needs a number or amount in it first).
 Every threshold used here is a ``Settings`` field (see ``Verifier.from_settings``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .citations import CitedSentence, claim_content, content_overlap, is_extractive, strip_markers, unsupported_numbers
-from .decompose import is_polar
+from .citations import (
+    CitedSentence,
+    claim_content,
+    content_overlap,
+    is_extractive,
+    states_quantity,
+    strip_markers,
+    unsupported_numbers,
+)
+from .decompose import asks_for_quantity, is_polar
 from .retriever import tokenize
 from .types import Passage, Sentence
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Settings
@@ -164,7 +176,16 @@ class Verifier:
         return Sentence(s.text, s.cites, score, self.judge.is_supported(score), s.inferred)
 
     def answers_question(self, question: str, text: str) -> float | None:
-        """P(``text`` answers ``question``), or None when this mode has no judge to ask."""
+        """P(``text`` answers ``question``), or None when this mode has no judge to ask.
+
+        A question that asks how many or how much is not answered by text that states no number or
+        amount (``decompose.asks_for_quantity``, ``citations.states_quantity``): that is 0.0 in any
+        mode, without asking the judge, which reads "Fifth, the government will create a new regime
+        to oversee its missions" as an answer to "How many missions are there?".
+        """
+        if asks_for_quantity(question) and not states_quantity(text):
+            log.debug("not an answer: %r asks for a number and the text states none", question)
+            return 0.0
         if self.mode != "llm" or self.judge is None:
             return None
         return self.judge.answers_question(question, text)

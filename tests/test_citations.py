@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,6 +11,7 @@ from rag.citations import (
     parse_markers,
     render,
     split_sentences,
+    states_quantity,
     strip_markers,
     unsupported_numbers,
 )
@@ -197,3 +199,20 @@ def test_a_frame_that_is_itself_the_claim_is_kept():
         "The UK government will invest £100 million.",
     ]:
         assert claim_content(sentence) == sentence
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("22,000 civil servants will move.", True),
+        ("The fund is worth £4.8 billion.", True),
+        ("There are twelve missions.", True),
+        ("A third of pools are at risk.", True),
+        ("Funding has doubled.", True),
+        ("Fifth, the government will create a new regime.", False),  # an ordinal counts nothing
+        ("The fund is a small fraction of the spend.", False),  # vague, not an amount
+        ("Leisure centres do not meet the criteria.", False),
+    ],
+)
+def test_states_quantity_finds_numbers_amounts_fractions_and_multiples_only(text, amount):
+    assert states_quantity(text) is amount

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.decompose import QuestionSplitter, is_polar, refers_back
+from rag.decompose import QuestionSplitter, asks_for_quantity, is_polar, refers_back
 
 
 @pytest.fixture
@@ -88,3 +88,22 @@ def test_invalid_settings_are_refused():
 )
 def test_is_polar_reads_the_question_sentence_for_an_opening_auxiliary(question, polar):
     assert is_polar(question) is polar
+
+
+@pytest.mark.parametrize(
+    ("question", "quantity"),
+    [
+        ("How many missions does the White Paper set out?", True),
+        ("How much money goes into the Innovation Accelerators?", True),
+        ("By how much will public R&D investment rise?", True),
+        ("What percentage of the spend does the fund make up?", True),
+        ("What share of swimming pools are at risk?", True),
+        ("According to the article, how many pools are at risk?", True),
+        ("The article mentions pools. How many are at risk?", True),
+        ("How does the White Paper define social capital?", False),
+        ("Which councils will pilot the covenants?", False),
+        ("What is the number one priority?", False),
+    ],
+)
+def test_asks_for_quantity_reads_the_question_sentence_for_how_many_and_how_much(question, quantity):
+    assert asks_for_quantity(question) is quantity

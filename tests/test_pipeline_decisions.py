@@ -94,6 +94,14 @@ def test_supported_text_that_does_not_answer_the_question_abstains_as_not_an_ans
     assert answer.abstained and answer.reason is Reason.NOT_AN_ANSWER and answer.stats.relevance == 0.2
 
 
+def test_a_how_many_question_answered_without_a_number_is_not_an_answer_whatever_the_judge_says():
+    judge = FakeJudge((CENTRES,), relevance=0.9)
+    answer = make(f"{CENTRES} [2].", judge=judge)[0].ask("How many leisure centres meet the criteria?")
+    assert answer.abstained and answer.reason is Reason.NOT_AN_ANSWER and answer.stats.relevance == 0.0
+    counted = make(f"{POOLS} [1].", judge=FakeJudge((POOLS,), relevance=0.9))[0].ask("How many swimming pools are at risk?")
+    assert not counted.abstained and counted.stats.relevance == 0.9  # "One third" states an amount
+
+
 def test_non_strict_keeps_a_cited_unsupported_sentence_flagged_and_strict_drops_it():
     draft = f"{POOLS} [1]. {CENTRES} [2]. Every pool will close next winter [1]."
     judge = FakeJudge((POOLS, CENTRES))
@@ -185,7 +193,8 @@ def test_k_limits_the_passages_given_to_the_model_but_not_the_ranked_list_on_the
 
 
 def test_the_lexical_mode_decides_by_word_overlap_with_the_cited_passage():
-    answer = make("Pools face closure because energy bills are high [1]. Pensions rise in spring [1].")[0].ask(QUESTION, strict=True)
+    why = "Why are swimming pools at risk of closure?"  # the reply states no share, so not QUESTION
+    answer = make("Pools face closure because energy bills are high [1]. Pensions rise in spring [1].")[0].ask(why, strict=True)
     assert [s.text.rstrip(".") for s in answer.sentences] == ["Pools face closure because energy bills are high"]
 
 
