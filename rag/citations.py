@@ -123,11 +123,12 @@ def drop_lead_in(sentence: str) -> str:
 
 # ----- attribution ---------------------------------------------------------------------------------
 
+#: Nouns that name a whole document or its author.
+_DOCUMENT = r"(?:article|white\s+paper|paper|document|summary|report|author)"
 #: A reference to a document or its author: "the article", "the White Paper's Next Steps section", "the author".
 _SOURCE = (
     r"(?:the|this|that|its|his|her|their)\s+(?:[\w’'-]+\s+){0,4}?"
-    r"(?:article|white\s+paper|paper|document|summary|report|author|writer|blog(?:\s+post)?|post|passage|text|"
-    r"section|strategy|guidance|plan|chapter)"
+    rf"(?:{_DOCUMENT}|writer|blog(?:\s+post)?|post|passage|text|section|strategy|guidance|plan|chapter)"
     r"(?:['’]s\s+(?:[\w-]+\s+){0,3}?(?:section|summary|chapter|introduction|conclusion))?"
 )
 #: Verbs that report what a source says; they take a clause ("… says that X is Y").
@@ -145,8 +146,7 @@ _DEFINES = re.compile(
 )
 #: "By human capital, the White Paper means the skills …": a definition told the other way round.
 _BY_MEANS = re.compile(
-    r"^by\s+(?P<x>[^,\d]+?),\s+(?:the|this|its)\s+(?:[\w’'-]+\s+){0,3}?(?:article|white\s+paper|paper|document|summary|report|author)"
-    r"\s+(?:means|meant)\s+(?P<y>.+)$",
+    rf"^by\s+(?P<x>[^,\d]+?),\s+(?:the|this|its)\s+(?:[\w’'-]+\s+){{0,3}}?{_DOCUMENT}\s+(?:means|meant)\s+(?P<y>.+)$",
     re.IGNORECASE | re.DOTALL,
 )
 _ACCORDING = re.compile(
@@ -168,10 +168,10 @@ _FINITE = re.compile(
 def claim_content(sentence: str) -> str:
     """What ``sentence`` claims, without its attribution to a document or its author.
 
-    "According to the article, X", "The White Paper says (that) X", "X, according to the report" and
-    "The paper defines X as Y" / "By X, the paper means Y" become "X" and "X is Y": the citation already says which document a
-    sentence comes from, and the claim-support judge reads the passage, not its title, so a frame
-    naming the document only gets in its way. A negated frame ("The article does not say …") and a
+    "According to the article, X", "The White Paper says (that) X", "X, according to the report",
+    "The paper defines X as Y" and "By X, the paper means Y" become "X" and "X is Y": the citation
+    already says which document a sentence comes from, and the claim-support judge reads the passage,
+    not its title, so a frame naming the document only gets in its way. A negated frame ("The article does not say …") and a
     frame whose remainder is not a clause ("The report mentions the fund") are kept: there the frame
     is the claim. Returns ``sentence`` unchanged when nothing is removed or fewer than 3 words remain.
     """

@@ -33,15 +33,17 @@ def refers_back(part: str) -> bool:
     return bool(_BACK.search(question_sentence(part)))
 
 
+#: Quotes and brackets that may open a question.
+_OPENING = r"[\"'‘“(]*"
 #: A question that asks for a yes or no opens with an auxiliary verb ("Does the article say…?").
-_POLAR = re.compile(rf"^[\"'‘“(]*(?:{_AUX}|am|shall|may|might|must|isn't|aren't|wasn't|weren't|doesn't|don't|didn't|can't|"
+_POLAR = re.compile(rf"^{_OPENING}(?:{_AUX}|am|shall|may|might|must|isn't|aren't|wasn't|weren't|doesn't|don't|didn't|can't|"
                     rf"couldn't|won't|wouldn't|shouldn't|hasn't|haven't|hadn't)\b", re.IGNORECASE)
 
 
 #: "According to the article, how many …?": a frame before the question word.
-_FRAME = re.compile(r"^[\"'‘“(]*(?:according\s+to|in)\s+[^,?]{1,60},\s*", re.IGNORECASE)
+_FRAME = re.compile(rf"^{_OPENING}(?:according\s+to|in)\s+[^,?]{{1,60}},\s*", re.IGNORECASE)
 _QUANTITY_QUESTION = re.compile(
-    r"^[\"'‘“(]*(?:how\s+(?:many|much)|by\s+how\s+much|what\s+(?:percentage|proportion|share|fraction|number\s+of|amount\s+of))\b",
+    rf"^{_OPENING}(?:how\s+(?:many|much)|by\s+how\s+much|what\s+(?:percentage|proportion|share|fraction|number\s+of|amount\s+of))\b",
     re.IGNORECASE,
 )
 
