@@ -13,7 +13,8 @@ def register_eval(sub: Any, add_common_options: Callable[[argparse.ArgumentParse
     p.add_argument("--out", help="report folder (default eval/reports/<suite>)")
     p.add_argument("--limit", type=int, help="evaluate only the first N items (a stratified sample for judge)")
     p.add_argument("--split", choices=["all", "dev", "test"], default="all",
-                   help="seed and whitepaper: dev (for tuning), test (only reported on) or all (default)")
+                   help="seed, whitepaper, conditionalqa: dev (for tuning), test (only reported on) or all (default); "
+                        "conditionalqa's test part is its fixed sample of 100 (what --limit 100 answers)")
     p.add_argument("--data", metavar="DIR", help="folder holding wice/ and conditionalqa/ (default $RAG_EVAL_DATA or ../shared/eval-data)")
     p.add_argument("--compare", metavar="OTHER_REPORT", help="print deltas against another report's metrics.json")
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE", help="exit 1 if a metric is lower")

@@ -48,7 +48,10 @@ SPLITS = ("dev", "test")
 #: What ``--split`` accepts: one part, or ``all`` of them.
 SPLIT_CHOICES = ("all", *SPLITS)
 #: The suites whose items carry a ``split``.
-SPLIT_SUITES = {"seed", "whitepaper"}
+SPLIT_SUITES = {"seed", "whitepaper", "conditionalqa"}
+#: ConditionalQA's test part: a stratified sample of this many dev questions (``random.Random(0)``), the
+#: fixed sample whose answers the README reports; its other questions are the dev part, for tuning.
+CONDITIONALQA_TEST_SIZE = 100
 
 
 @dataclass
@@ -300,9 +303,32 @@ def conditionalqa_documents(settings: Settings | None = None) -> tuple[list, dic
     return docs, spans
 
 
-def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool = True) -> SuiteResult:
+def stratified_sample(questions: list[dict], n: int, seed: int = 0) -> set[str]:
+    """Ids of ``n`` of ``questions`` (ConditionalQA rows) drawn at random, unanswerable ones in proportion."""
+    rng = random.Random(seed)
+    unans = [q["id"] for q in questions if q["not_answerable"]]
+    ans = [q["id"] for q in questions if not q["not_answerable"]]
+    n_un = max(1, round(n * len(unans) / len(questions))) if questions else 0
+    return set(rng.sample(unans, min(n_un, len(unans))) + rng.sample(ans, max(0, min(n - n_un, len(ans)))))
+
+
+def conditionalqa_split(questions: list[dict]) -> dict[str, str]:
+    """Question id -> ``test`` (the fixed sample of ``CONDITIONALQA_TEST_SIZE``) or ``dev`` (the rest)."""
+    test = stratified_sample(questions, CONDITIONALQA_TEST_SIZE)
+    return {q["id"]: "test" if q["id"] in test else "dev" for q in questions}
+
+
+def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool = True, split: str = "all") -> SuiteResult:
+    """Retrieval on every dev question; answers on ``split``'s questions.
+
+    ``split="all"`` answers all of them, or with ``limit`` a stratified sample of ``limit`` (``--limit 100``
+    is the test part); ``test`` answers the fixed test part; ``dev`` the other questions (with ``limit``, a
+    stratified sample of them), for tuning.
+    """
     from rag import Assistant, Indexer, get_embedder
 
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
     questions_file = eval_data_file("conditionalqa", CONDITIONALQA_QUESTIONS, settings)
     docs, spans = conditionalqa_documents(settings)
     settings = _eval_settings(settings, "conditionalqa")
@@ -311,14 +337,10 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
     assistant = Assistant(settings)
     index_s = time.perf_counter() - t0
     questions = read_jsonl(questions_file)
-    # Retrieval is measured on every question; answers (slow on a CPU) on all, or a stratified sample.
-    to_answer = {q["id"] for q in questions}
-    if limit:
-        rng = random.Random(0)
-        unans = [q["id"] for q in questions if q["not_answerable"]]
-        ans = [q["id"] for q in questions if not q["not_answerable"]]
-        n_un = max(1, round(limit * len(unans) / len(questions)))
-        to_answer = set(rng.sample(unans, min(n_un, len(unans))) + rng.sample(ans, min(limit - n_un, len(ans))))
+    part_of = conditionalqa_split(questions)
+    # Retrieval is measured on every question; answers (slow on a CPU) on the questions of ``split``.
+    pool = [q for q in questions if split == "all" or part_of[q["id"]] == split]
+    to_answer = stratified_sample(pool, limit) if limit else {q["id"] for q in pool}
     rows = []
     for q in tqdm(questions, desc="conditionalqa", unit="q"):
         query = f"{q['scenario']} {q['question']}".strip()
@@ -335,6 +357,7 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
         row = {
             "id": q["id"],
             "type": "unanswerable" if q["not_answerable"] else "answerable",
+            "split": part_of[q["id"]],
             "question": query,
             "recall@1": recall[1],
             "recall@4": recall[4],
@@ -349,12 +372,16 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
             row.update(
                 answer=a.text,
                 abstained=a.abstained,
+                reason=a.reason.value if a.reason is not None else None,
+                fallback_from=a.stats.fallback_from,
                 latency_s=time.perf_counter() - t1,
                 em=M.best_over(row["gold"], a.text, M.exact_match) if not a.abstained else 0.0,
                 f1=M.best_over(row["gold"], a.text, M.token_f1) if not a.abstained else 0.0,
                 contains=M.best_over(row["gold"], a.text, M.contains_answer) if not a.abstained else 0.0,
             )
-            row["correct"] = a.abstained if q["not_answerable"] else bool(row["contains"] or row["f1"] >= 0.5)
+            # An answer without the gold answer counts as missing the asked fact (``metrics.miss_reason``).
+            row["facts_ok"] = bool(row["contains"] or row["f1"] >= 0.5)
+            row["correct"] = a.abstained if q["not_answerable"] else row["facts_ok"]
         rows.append(row)
     with_gold = [r for r in rows if r["recall@4"] is not None]
     m = {
@@ -379,7 +406,15 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
             latency_p95_s=percentile([r["latency_s"] for r in answered], 95),
         )
         m.update(M.abstention_scores([r["type"] == "unanswerable" for r in answered], [r["abstained"] for r in answered]))
-    return SuiteResult("conditionalqa", m, rows, [r["latency_s"] for r in answered])
+    return SuiteResult(
+        "conditionalqa",
+        m,
+        rows,
+        [r["latency_s"] for r in answered],
+        split=split,
+        misses_by_reason={"all": M.misses_by_reason(answered)} if answered else {},
+        wrong_refusals={"all": M.wrong_refusals(answered)} if answered else {},
+    )
 
 
 # ----- the judge against WiCE ---------------------------------------------------------------------

@@ -127,3 +127,32 @@ def test_no_code_reaches_into_shared_except_the_default_data_folder():
                 if re.search(r"""["'](?:\.\./)?shared\b|/\s*["']shared["']""", line):
                     found.add((str(path.relative_to(PROJECT_ROOT)), line.strip()))
     assert found == allowed
+
+
+def _cqa_questions(n: int = 285, unanswerable_every: int = 6) -> list[dict]:
+    return [{"id": f"q{i:03d}", "not_answerable": i % unanswerable_every == 0} for i in range(n)]
+
+
+def test_conditionalqa_test_part_is_the_fixed_sample_of_100_that_limit_100_answers():
+    from eval.suites import CONDITIONALQA_TEST_SIZE, conditionalqa_split, stratified_sample
+
+    questions = _cqa_questions()
+    part = conditionalqa_split(questions)
+    test = {q for q, s in part.items() if s == "test"}
+    assert len(test) == CONDITIONALQA_TEST_SIZE == 100
+    assert test == stratified_sample(questions, 100)  # the sample `--limit 100` answered before the split existed
+    assert conditionalqa_split(questions) == part  # fixed: the same parts on every run
+    unanswerable = sum(1 for q in questions if q["not_answerable"] and part[q["id"]] == "test")
+    assert unanswerable == round(100 * sum(q["not_answerable"] for q in questions) / len(questions))
+
+
+def test_conditionalqa_dev_part_is_every_other_question_and_samples_from_it_stay_inside_it():
+    from eval.suites import conditionalqa_split, stratified_sample
+
+    questions = _cqa_questions()
+    part = conditionalqa_split(questions)
+    dev = [q for q in questions if part[q["id"]] == "dev"]
+    assert len(dev) == 185
+    sample = stratified_sample(dev, 40)
+    assert len(sample) == 40 and all(part[i] == "dev" for i in sample)
+    assert any(q["not_answerable"] for q in dev if q["id"] in sample)  # unanswerable ones are sampled too
