@@ -34,7 +34,7 @@ system-deps:
 	fi
 
 index: install
-	$(VENV)/bin/rag index index/sources --index index/default --quiet
+	$(VENV)/bin/rag index index/sources --index index/default --quiet --rebuild-if-stale
 
 run: index
 	$(VENV)/bin/rag serve --open

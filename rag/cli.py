@@ -64,8 +64,17 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from .pipeline import Assistant
 
+    from .errors import IndexFormatError
+
     settings = settings_from_args(args)
-    report = Assistant(settings).index(args.paths, rebuild=args.rebuild, prune=args.prune, progress=not args.quiet)
+    assistant = Assistant(settings)
+    try:
+        report = assistant.index(args.paths, rebuild=args.rebuild, prune=args.prune, progress=not args.quiet)
+    except IndexFormatError as exc:
+        if not args.rebuild_if_stale:
+            raise
+        print(f"rebuilding: {str(exc).split(': rebuild')[0]}", file=sys.stderr)
+        report = assistant.index(args.paths, rebuild=True, prune=args.prune, progress=not args.quiet)
     print(report.summary())
     return 1 if report.skipped else 0
 
@@ -224,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="files (.txt .md .html .pdf) or folders")
     p.add_argument("--rebuild", action="store_true", help="start from an empty index")
     p.add_argument("--prune", action="store_true", help="remove indexed documents not under PATHS")
+    p.add_argument(
+        "--rebuild-if-stale",
+        action="store_true",
+        help="rebuild an index this version cannot use (older format, other embedder or chunker settings, a damaged file)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
     add_common_options(p)

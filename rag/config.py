@@ -47,6 +47,8 @@ class Settings:
         top_k: Passages given to the model when the corpus does not fit the prompt (default 4).
         dense_candidates: Candidates taken from each retriever before fusion (default 30).
         rrf_k: The constant of reciprocal-rank fusion (default 60).
+        sentence_ranking: Also rank chunks by their best-matching sentence, fused with the chunk and
+            BM25 rankings (default True; FAISS store only, ``rag.sentences`` has the measurements).
         min_dense_score: Relevance floor: the best passage's cosine similarity must reach it (default 0.25).
         min_bm25_score: A BM25 score that also counts as relevant evidence on its own (default 6.0).
         min_card_score: Relevance floor on the similarity to a document card, the one-line metadata
@@ -163,6 +165,7 @@ class Settings:
     top_k: int = 4
     dense_candidates: int = 30
     rrf_k: int = 60
+    sentence_ranking: bool = True
     min_dense_score: float = 0.25
     min_bm25_score: float = 6.0
     min_card_score: float = 0.18

@@ -22,8 +22,10 @@ from .config import Settings
 from .embedder import Embedder
 from .errors import LoadError, RagError
 from .loaders import iter_files, load_document
+from .sentences import chunk_of, chunk_sentences, sentence_ids
 from .storage import AnyStore, index_settings, open_store  # noqa: F401  (index_settings: re-exported)
-from .types import Document
+from .store import SentenceVectors
+from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +183,14 @@ class Indexer:
             flat = [c for _, chunks in all_chunks for c in chunks]
             t_embed = time.perf_counter()
             vectors = self._embed([c.embed_text for c in flat], progress=progress)
+            sentences = self._embed_sentences(flat, progress=progress)
             report.embed_seconds = time.perf_counter() - t_embed
             pos = 0
             for (doc, kind), (_, chunks) in zip(to_add, all_chunks):
                 old = by_source.get(doc.source)
                 if old and old in store.documents:
                     store.remove_document(old)
-                store.add_document(doc, chunks, vectors[pos : pos + len(chunks)])
+                store.add_document(doc, chunks, vectors[pos : pos + len(chunks)], _of_chunks(sentences, chunks))
                 pos += len(chunks)
                 (report.updated if kind == "updated" else report.added).append(doc.source)
             report.chunks_added = len(flat)
@@ -199,12 +202,13 @@ class Indexer:
         return store, report
 
     def index_documents(
-        self, documents: Sequence[Document], *, index_dir: str | Path | None = None, progress: bool = True
+        self, documents: Sequence[Document], *, index_dir: str | Path | None = None, progress: bool = True, rebuild: bool = False
     ) -> tuple[AnyStore, IndexReport]:
-        """Add in-memory documents (e.g. from a dataset) to an index; already indexed ids are skipped."""
+        """Add in-memory documents (e.g. from a dataset) to an index; already indexed ids are skipped.
+        With ``rebuild`` (default False) the index starts empty."""
         t0 = time.perf_counter()
         path = Path(index_dir or self.settings.index_dir)
-        store = self.open_store(path)
+        store = self.open_store(path, rebuild=rebuild)
         report = IndexReport()
         new = []
         for doc in documents:
@@ -218,10 +222,11 @@ class Indexer:
         flat = [c for _, cs in chunked for c in cs]
         t_embed = time.perf_counter()
         vectors = self._embed([c.embed_text for c in flat], progress=progress)
+        sentences = self._embed_sentences(flat, progress=progress)
         report.embed_seconds = time.perf_counter() - t_embed
         pos = 0
         for doc, cs in chunked:
-            store.add_document(doc, cs, vectors[pos : pos + len(cs)])
+            store.add_document(doc, cs, vectors[pos : pos + len(cs)], _of_chunks(sentences, cs))
             pos += len(cs)
             report.added.append(doc.source)
         report.chunks_added = len(flat)
@@ -230,12 +235,24 @@ class Indexer:
         report.seconds = time.perf_counter() - t0
         return store, report
 
-    def _embed(self, texts: list[str], *, progress: bool):
+    def _embed_sentences(self, chunks: Sequence[Chunk], *, progress: bool) -> SentenceVectors:
+        """The vectors of the sentences of ``chunks`` (``rag.sentences``) and their ids."""
+        import numpy as np
+
+        texts, ids = [], []
+        for c in chunks:
+            found = chunk_sentences(c)
+            texts += found
+            ids.append(sentence_ids(c.chunk_id, len(found)))
+        vecs = self._embed(texts, progress=progress, what="sentence")
+        return vecs, (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64))
+
+    def _embed(self, texts: list[str], *, progress: bool, what: str = "chunk"):
         import numpy as np
 
         bs = max(1, self.settings.embed_batch_size) * 4
         out = []
-        bar = tqdm(total=len(texts), desc="Embedding chunks", unit="chunk", disable=not progress)
+        bar = tqdm(total=len(texts), desc=f"Embedding {what}s", unit=what, disable=not progress)
         for i in range(0, len(texts), bs):
             out.append(self.embedder.encode(texts[i : i + bs]))
             bar.update(min(bs, len(texts) - i))
@@ -255,3 +272,12 @@ class Indexer:
         if removed:
             store.save()
         return removed
+
+
+def _of_chunks(sentences: SentenceVectors, chunks: Sequence[Chunk]) -> SentenceVectors:
+    """The sentence vectors (and ids) of ``chunks`` among ``sentences``."""
+    import numpy as np
+
+    vecs, ids = sentences
+    mine = np.isin(chunk_of(ids), [c.chunk_id for c in chunks])
+    return vecs[mine], ids[mine]

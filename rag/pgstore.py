@@ -255,8 +255,10 @@ class PgVectorStore:
 
     # ----- changes ----------------------------------------------------------------------------
 
-    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """Add a document with its chunks and their vectors (stored by the next ``save``)."""
+    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray, sentences: object = None) -> None:
+        """Add a document with its chunks and their vectors (stored by the next ``save``). ``sentences``
+        (the chunks' sentence vectors) is accepted and not stored: this store has no sentence ranking
+        yet, and its retriever fuses the chunk ranking with the keyword ranking only."""
         vectors = np.asarray(vectors)
         with self._lock:
             check_addition(self, doc, chunks, vectors)

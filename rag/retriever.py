@@ -1,8 +1,9 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (BM25), fused by reciprocal rank.
+"""Hybrid retrieval: dense (FAISS) + sentence + lexical (BM25), fused by reciprocal rank.
 
 Dense search finds paraphrases; BM25 finds rare exact words and numbers that a
-small embedder blurs ("12 missions"). Reciprocal-rank fusion combines the two
-rankings without calibrating their scores. A relevance floor on the best dense
+small embedder blurs ("12 missions"); the sentence ranking orders chunks by their best-matching
+sentence, which the chunk's own vector blurs with its neighbours (``rag.sentences``).
+Reciprocal-rank fusion combines the rankings without calibrating their scores. A relevance floor on the best dense
 similarity (or a strong BM25 match) decides whether anything relevant was found.
 
 A question that names a document ("What health mission does the White Paper set?") is searched
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .embedder import Embedder
+from .sentences import best_chunks
 from .store import IndexStore
 from .types import Chunk, Passage
 
@@ -185,15 +187,23 @@ class FusedRetriever:
 
 
 class HybridRetriever(FusedRetriever):
-    """Find the passages of a FAISS store that answer a question: dense + BM25, fused by reciprocal rank.
+    """Find the passages of a FAISS store that answer a question: chunk vectors, sentence vectors and
+    BM25, fused by reciprocal rank.
 
     Takes ``FusedRetriever``'s arguments, and:
         min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
+        sentence_ranking: Also rank chunks by their best-matching sentence (default True).
     """
 
-    def __init__(self, store: IndexStore, embedder: Embedder, *, min_bm25_score: float = 6.0, **common: Any) -> None:
+    #: Sentence hits read per chunk candidate: enough to fill ``candidates`` distinct chunks.
+    SENTENCES_PER_CANDIDATE = 8
+
+    def __init__(
+        self, store: IndexStore, embedder: Embedder, *, min_bm25_score: float = 6.0, sentence_ranking: bool = True, **common: Any
+    ) -> None:
         super().__init__(store, embedder, **common)
         self.min_bm25_score = min_bm25_score
+        self.sentence_ranking = sentence_ranking
         self._bm25: BM25Index | None = None
         self._bm25_key: tuple[int, int] | None = None
         self._lock = threading.Lock()
@@ -222,10 +232,13 @@ class HybridRetriever(FusedRetriever):
         scores, ids = self.store.search(qv[None, :], self.candidates)
         dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and int(i) in self.store.chunks]
         t1 = time.perf_counter()
+        sentences = self._sentence_ranking(qv)
+        t_sent = time.perf_counter()
         lexical = self._bm25_index().search(question, self.candidates)
         t2 = time.perf_counter()
 
-        fused = reciprocal_rank_fusion(([cid for cid, _ in r] for r in (dense, lexical)), self.rrf_k)
+        rankings = (dense, lexical, sentences) if sentences else (dense, lexical)
+        fused = reciprocal_rank_fusion(([cid for cid, _ in r] for r in rankings), self.rrf_k)
         dense_of = dict(dense)
         bm25_of = dict(lexical)
         # Chunks found only by BM25 still get their true cosine similarity, for display and the floor.
@@ -245,9 +258,16 @@ class HybridRetriever(FusedRetriever):
             relevant=relevant,
             best_dense=best_dense,
             best_bm25=best_bm25,
-            timings={"dense_s": t1 - t0, "bm25_s": t2 - t1},
+            timings={"dense_s": t1 - t0, "sentences_s": t_sent - t1, "bm25_s": t2 - t_sent},
             query_vector=qv,
         )
+
+    def _sentence_ranking(self, query_vector: np.ndarray) -> list[tuple[int, float]]:
+        """(chunk id, best sentence similarity) of the chunks whose sentences match best (empty when off)."""
+        if not self.sentence_ranking:
+            return []
+        scores, ids = self.store.search_sentences(query_vector[None, :], self.candidates * self.SENTENCES_PER_CANDIDATE)
+        return [(cid, s) for cid, s in best_chunks(scores[0], ids[0], self.candidates) if cid in self.store.chunks]
 
     def similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
         """Cosine similarity of the query to each given chunk (vectors are unit length)."""

@@ -121,5 +121,10 @@ def make_retriever(store: AnyStore, embedder: Any, settings: Settings) -> AnyRet
     from .retriever import HybridRetriever
 
     return HybridRetriever(
-        store, embedder, min_bm25_score=settings.min_bm25_score, min_card_score=settings.min_card_score, **common  # type: ignore[arg-type]
+        store,
+        embedder,
+        min_bm25_score=settings.min_bm25_score,
+        min_card_score=settings.min_card_score,
+        sentence_ranking=settings.sentence_ranking,
+        **common,  # type: ignore[arg-type]
     )

@@ -4,6 +4,8 @@ Layout of an index folder (all plain files, never pickle)::
 
     manifest.json            the commit point: settings, documents, and the data files below
     vectors-<gen>.faiss      FAISS index of chunk vectors, keyed by chunk id
+    sentences-<gen>.faiss    FAISS index of the chunks' sentence vectors, keyed by sentence id
+                             (``rag.sentences``: the chunk id shifted left, plus the position)
     chunks-<gen>.jsonl       one Chunk per line
     documents-<gen>.jsonl    one Document per line (with the text offsets refer to)
 
@@ -31,15 +33,17 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexFormatError
+from .sentences import chunk_of
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+#: 2: sentence vectors (``sentences-<gen>.faiss``) beside the chunk vectors.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: Above this many vectors the index switches from exact (flat) search to IVF.
 IVF_THRESHOLD = 200_000
-_DATA_RE = re.compile(r"^(vectors|chunks|documents)-(\d+)\.(faiss|jsonl)$")
+_DATA_RE = re.compile(r"^(vectors|sentences|chunks|documents)-(\d+)\.(faiss|jsonl)$")
 
 
 def _sha256(path: Path) -> str:
@@ -138,14 +142,23 @@ class IndexSettings:
         return settings
 
 
-def check_addition(store: Any, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+def check_addition(
+    store: Any, doc: Document, chunks: list[Chunk], vectors: np.ndarray, sentences: "SentenceVectors | None" = None
+) -> None:
     """Refuse an addition that would corrupt ``store`` (any store with ``documents``, ``chunks``, ``settings``).
 
     Raises:
         ValueError: not one vector per chunk, vectors of the wrong width, a document already indexed,
             chunk ids repeated or in use (reused ids leave more vectors than chunks: an index that
-            cannot be loaded), or a chunk of another document.
+            cannot be loaded), a chunk of another document, or sentence vectors of the wrong width,
+            with repeated ids or ids of no chunk being added.
     """
+    if sentences is not None:
+        svecs, sids = sentences
+        if svecs.ndim != 2 or len(svecs) != len(sids) or (len(svecs) and svecs.shape[1] != store.settings.dim):
+            raise ValueError(f"sentence vectors must have shape (n, {store.settings.dim}), one per id")
+        if len(set(sids.tolist())) != len(sids) or not set(chunk_of(sids).tolist()) <= {c.chunk_id for c in chunks}:
+            raise ValueError("sentence ids are repeated or belong to no chunk being added")
     if len(chunks) != len(vectors):
         raise ValueError("one vector per chunk is required")
     if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != store.settings.dim):
@@ -157,6 +170,17 @@ def check_addition(store: Any, doc: Document, chunks: list[Chunk], vectors: np.n
         raise ValueError(f"chunk ids of {doc.doc_id} are repeated or already in use")
     if any(c.doc_id != doc.doc_id for c in chunks):
         raise ValueError("chunk belongs to another document")
+
+
+#: A chunk's sentence vectors and their ids (``rag.sentences.sentence_ids``).
+SentenceVectors = tuple[np.ndarray, np.ndarray]
+
+
+def new_sentence_index(dim: int):
+    """Exact search over sentence vectors, keyed by sentence id."""
+    import faiss
+
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
 def drop_document(store: Any, doc_id: str) -> list[int]:
@@ -203,6 +227,7 @@ class IndexStore:
         self.next_chunk_id = 0
         self.generation = 0
         self.index = new_faiss_index(settings.dim, 0)
+        self.sentence_index = new_sentence_index(settings.dim)
         self._lock = threading.RLock()
         self._pending_vectors: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -252,7 +277,7 @@ class IndexStore:
             )
         settings = IndexSettings.checked(m.get("settings"), expected, f"the index at {path}", rebuild)
         files = m.get("files") or {}
-        for role in ("vectors", "chunks", "documents"):
+        for role in ("vectors", "sentences", "chunks", "documents"):
             info = files.get(role)
             if not info:
                 raise IndexFormatError(f"the manifest of {path} names no {role} file: {rebuild}")
@@ -282,6 +307,13 @@ class IndexStore:
             )
         if store.index.d != settings.dim:
             raise IndexFormatError(f"the vectors of {path} have dimension {store.index.d}, not {settings.dim}: {rebuild}")
+        try:
+            store.sentence_index = faiss.read_index(str(path / files["sentences"]["name"]))
+        except RuntimeError as exc:
+            raise IndexFormatError(f"the sentence vector file of {path} cannot be read ({exc}): {rebuild}") from exc
+        sids = store.sentence_ids()
+        if store.sentence_index.d != settings.dim or not set(chunk_of(sids).tolist()) <= store.chunks.keys():
+            raise IndexFormatError(f"the sentence vectors of {path} do not match its chunks: {rebuild}")
         log.info("loaded index %s: %d documents, %d chunks", path, len(store.documents), len(store.chunks))
         return store
 
@@ -291,10 +323,13 @@ class IndexStore:
         """source -> doc_id of every indexed document."""
         return {d.source: d.doc_id for d in self.documents.values()}
 
-    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """Add a document with its chunks (ids from ``next_chunk_id``) and their vectors."""
+    def add_document(
+        self, doc: Document, chunks: list[Chunk], vectors: np.ndarray, sentences: SentenceVectors | None = None
+    ) -> None:
+        """Add a document with its chunks (ids from ``next_chunk_id``), their vectors, and the vectors of
+        their sentences (``rag.sentences``; default none)."""
         with self._lock:
-            check_addition(self, doc, chunks, vectors)
+            check_addition(self, doc, chunks, vectors, sentences)
             self.documents[doc.doc_id] = doc
             ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
             for c in chunks:
@@ -302,6 +337,10 @@ class IndexStore:
             if len(ids):
                 self.next_chunk_id = max(self.next_chunk_id, int(ids.max()) + 1)
                 self._add_vectors(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            if sentences is not None and len(sentences[1]):
+                self.sentence_index.add_with_ids(
+                    np.ascontiguousarray(sentences[0], dtype=np.float32), np.asarray(sentences[1], dtype=np.int64)
+                )
 
     def _add_vectors(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         if not self.index.is_trained:
@@ -320,8 +359,20 @@ class IndexStore:
                 self._pending_vectors = [
                     (v[~np.isin(i, id_arr)], i[~np.isin(i, id_arr)]) for v, i in self._pending_vectors
                 ]
-                log.debug("removed %d vectors of %s", removed, doc_id)
+                import faiss
+
+                sids = self.sentence_ids()
+                gone = sids[np.isin(chunk_of(sids), id_arr)]
+                if len(gone):
+                    self.sentence_index.remove_ids(faiss.IDSelectorBatch(gone))
+                log.debug("removed %d vectors of %s, and %d sentence vectors", removed, doc_id, len(gone))
             return len(ids)
+
+    def sentence_ids(self) -> np.ndarray:
+        """The ids of every sentence vector held."""
+        import faiss
+
+        return faiss.vector_to_array(self.sentence_index.id_map).astype(np.int64)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All (vectors, ids) held, in id order."""
@@ -371,14 +422,16 @@ class IndexStore:
             gen = max([self.generation, *on_disk]) + 1
             names = {
                 "vectors": f"vectors-{gen:06d}.faiss",
+                "sentences": f"sentences-{gen:06d}.faiss",
                 "chunks": f"chunks-{gen:06d}.jsonl",
                 "documents": f"documents-{gen:06d}.jsonl",
             }
-            tmp_vec = self.path / f".{names['vectors']}.tmp"
-            faiss.write_index(self.index, str(tmp_vec))
-            with open(tmp_vec, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp_vec, self.path / names["vectors"])
+            for role, index in (("vectors", self.index), ("sentences", self.sentence_index)):
+                tmp_vec = self.path / f".{names[role]}.tmp"
+                faiss.write_index(index, str(tmp_vec))
+                with open(tmp_vec, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp_vec, self.path / names[role])
             _write_jsonl(self.path / names["chunks"], [self.chunks[k].to_dict() for k in sorted(self.chunks)])
             _write_jsonl(self.path / names["documents"], [d.to_dict() for d in self.documents.values()])
             files = {
@@ -393,6 +446,7 @@ class IndexStore:
                 "index_type": "ivf" if isinstance(self.index, faiss.IndexIVF) else "flat",
                 "next_chunk_id": self.next_chunk_id,
                 "n_chunks": len(self.chunks),
+                "n_sentences": int(self.sentence_index.ntotal),
                 "documents": [
                     {"doc_id": d.doc_id, "source": d.source, "title": d.title, "chars": len(d.text)}
                     for d in self.documents.values()
@@ -424,3 +478,10 @@ class IndexStore:
         if self.index.ntotal == 0:
             return np.zeros((len(q), 0), dtype=np.float32), np.zeros((len(q), 0), dtype=np.int64)
         return self.index.search(q, k)
+
+    def search_sentences(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product search over sentence vectors: (scores, sentence ids), -1 ids where fewer than k."""
+        q = np.ascontiguousarray(np.atleast_2d(query_vectors), dtype=np.float32)
+        if self.sentence_index.ntotal == 0:
+            return np.zeros((len(q), 0), dtype=np.float32), np.zeros((len(q), 0), dtype=np.int64)
+        return self.sentence_index.search(q, max(1, min(k, self.sentence_index.ntotal)))

@@ -226,10 +226,15 @@ def _damage(index_dir: Path, how: str) -> None:
     elif how == "missing-vectors":
         (index_dir / m["files"]["vectors"]["name"]).unlink()
         return
+    elif how == "missing-sentences":
+        (index_dir / m["files"]["sentences"]["name"]).unlink()
+        return
     mpath.write_text(json.dumps(m))
 
 
-@pytest.mark.parametrize("how", ["format-version", "other-embedder", "other-chunking", "garbage-manifest", "missing-vectors"])
+@pytest.mark.parametrize(
+    "how", ["format-version", "other-embedder", "other-chunking", "garbage-manifest", "missing-vectors", "missing-sentences"]
+)
 def test_cli_explains_how_to_rebuild_a_damaged_or_foreign_index_without_a_traceback(crash_setup, how):
     index_dir = _fresh_copy(crash_setup, f"damaged-{how}")
     _damage(index_dir, how)
@@ -250,6 +255,20 @@ def test_cli_explains_how_to_rebuild_a_damaged_or_foreign_index_without_a_traceb
     )
     assert proc.returncode == 0, proc.stderr
     assert set(IndexStore.load(index_dir, crash_setup["expected"]).documents) == _new_ids(crash_setup["small"])
+
+
+@pytest.mark.parametrize("how", ["format-version", "other-chunking", "missing-sentences"])
+def test_index_with_rebuild_if_stale_rebuilds_an_index_it_cannot_use_and_says_why(crash_setup, how):
+    index_dir = _fresh_copy(crash_setup, f"stale-{how}")
+    _damage(index_dir, how)
+    proc = subprocess.run(
+        [str(RAG), "index", str(crash_setup["small"]), "--index", str(index_dir), "--rebuild-if-stale", "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "rebuilding: " in proc.stderr and "--rebuild" not in proc.stderr, proc.stderr
+    store = IndexStore.load(index_dir, crash_setup["expected"])
+    assert set(store.documents) == _new_ids(crash_setup["small"]) and store.sentence_index.ntotal > 0
 
 
 def test_an_index_with_another_embedder_is_refused_in_process_with_the_rebuild_command(crash_setup):

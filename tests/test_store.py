@@ -138,3 +138,61 @@ def test_settings_or_format_mismatch_says_how_to_rebuild(indexer, settings, docs
 def test_missing_index_gives_a_clear_error(tmp_path):
     with pytest.raises(IndexFormatError, match="rag index"):
         IndexStore.load(tmp_path / "nothing")
+
+
+def test_every_chunk_sentence_is_stored_with_its_chunk_and_found_by_sentence_search(indexer, settings, docs, embedder):
+    from rag.sentences import chunk_of, chunk_sentences
+
+    store, _ = indexer.run([docs], progress=False)
+    loaded = IndexStore.load(settings.index_dir)
+    expected = sum(len(chunk_sentences(c)) for c in loaded.chunks.values())
+    assert expected > 0 and loaded.sentence_index.ntotal == expected
+    assert set(chunk_of(loaded.sentence_ids()).tolist()) <= set(loaded.chunks)
+    q = embedder.encode_query("How often are general waste bins collected?")
+    scores, ids = loaded.search_sentences(q[None, :], 3)
+    best = loaded.chunks[int(chunk_of(ids[0][:1])[0])]
+    assert "collected every two weeks" in best.text and scores[0][0] >= scores[0][-1]
+
+
+def test_a_removed_or_changed_document_leaves_no_sentence_vectors(indexer, settings, docs):
+    from rag.sentences import chunk_of
+
+    indexer.run([docs], progress=False)
+    (docs / "bins.md").unlink()
+    (docs / "parks.txt").write_text("Parks policy.\n\nThe council now maintains 45 parks across the city.")
+    indexer.run([docs], progress=False)
+    loaded = IndexStore.load(settings.index_dir)
+    assert len(loaded.documents) == 1
+    owners = set(chunk_of(loaded.sentence_ids()).tolist())
+    assert owners and owners <= set(loaded.chunks)
+    texts = [loaded.chunks[c].text for c in owners]
+    assert any("45 parks" in t for t in texts) and not any("40 parks" in t or "bins" in t for t in texts)
+
+
+def test_a_corrupted_or_missing_sentence_file_is_detected(indexer, settings, docs):
+    indexer.run([docs], progress=False)
+    m = json.loads((settings.index_dir / MANIFEST).read_text())
+    sent = settings.index_dir / m["files"]["sentences"]["name"]
+    data = bytearray(sent.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    sent.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="corrupt"):
+        IndexStore.load(settings.index_dir)
+    sent.unlink()
+    with pytest.raises(IndexFormatError, match="missing"):
+        IndexStore.load(settings.index_dir)
+
+
+def test_sentence_vectors_of_a_chunk_not_being_added_are_refused(settings, embedder):
+    from rag.sentences import sentence_ids
+    from rag.types import Chunk, Document
+
+    store = IndexStore.create(settings.index_dir, IndexSettings("e", 4, 256, 160, 32, "sections-1"))
+    doc = Document(doc_id="d1", source="d1.txt", title="d1", text="One two three four five.")
+    chunk = Chunk(chunk_id=0, doc_id="d1", start=0, end=len(doc.text), text=doc.text)
+    vec = np.ones((1, 4), dtype=np.float32) / 2
+    with pytest.raises(ValueError, match="sentence ids"):
+        store.add_document(doc, [chunk], vec, (vec, sentence_ids(7, 1)))
+    assert not store.documents and store.sentence_index.ntotal == 0
+    store.add_document(doc, [chunk], vec, (vec, sentence_ids(0, 1)))
+    assert store.sentence_index.ntotal == 1
