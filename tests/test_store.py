@@ -102,14 +102,18 @@ def test_bad_files_are_skipped_and_the_rest_indexed(indexer, docs):
     assert len(report.added) == 2
 
 
-def test_corrupted_vector_file_is_detected(indexer, settings, docs):
+@pytest.mark.parametrize("role", ["vectors", "sentences"])
+def test_a_corrupted_or_missing_vector_file_is_detected(indexer, settings, docs, role):
     indexer.run([docs], progress=False)
     m = json.loads((settings.index_dir / MANIFEST).read_text())
-    vec = settings.index_dir / m["files"]["vectors"]["name"]
+    vec = settings.index_dir / m["files"][role]["name"]
     data = bytearray(vec.read_bytes())
     data[len(data) // 2] ^= 0xFF
     vec.write_bytes(bytes(data))
     with pytest.raises(IndexFormatError, match="corrupt"):
+        IndexStore.load(settings.index_dir)
+    vec.unlink()
+    with pytest.raises(IndexFormatError, match="missing"):
         IndexStore.load(settings.index_dir)
 
 
@@ -167,20 +171,6 @@ def test_a_removed_or_changed_document_leaves_no_sentence_vectors(indexer, setti
     assert owners and owners <= set(loaded.chunks)
     texts = [loaded.chunks[c].text for c in owners]
     assert any("45 parks" in t for t in texts) and not any("40 parks" in t or "bins" in t for t in texts)
-
-
-def test_a_corrupted_or_missing_sentence_file_is_detected(indexer, settings, docs):
-    indexer.run([docs], progress=False)
-    m = json.loads((settings.index_dir / MANIFEST).read_text())
-    sent = settings.index_dir / m["files"]["sentences"]["name"]
-    data = bytearray(sent.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    sent.write_bytes(bytes(data))
-    with pytest.raises(IndexFormatError, match="corrupt"):
-        IndexStore.load(settings.index_dir)
-    sent.unlink()
-    with pytest.raises(IndexFormatError, match="missing"):
-        IndexStore.load(settings.index_dir)
 
 
 def test_sentence_vectors_of_a_chunk_not_being_added_are_refused(settings, embedder):
