@@ -48,7 +48,7 @@ class Settings:
         dense_candidates: Candidates taken from each retriever before fusion (default 30).
         rrf_k: The constant of reciprocal-rank fusion (default 60).
         sentence_ranking: Also rank chunks by their best-matching sentence, fused with the chunk and
-            BM25 rankings (default True; FAISS store only, ``rag.sentences`` has the measurements).
+            BM25 rankings (default True; ``rag.sentences`` has the measurements).
         min_dense_score: Relevance floor: the best passage's cosine similarity must reach it (default 0.25).
         min_bm25_score: A BM25 score that also counts as relevant evidence on its own (default 6.0).
         min_card_score: Relevance floor on the similarity to a document card, the one-line metadata

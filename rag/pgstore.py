@@ -6,6 +6,8 @@ Tables, in one PostgreSQL schema per index (``rag`` by default)::
     documents  one row per Document (insertion order kept in ``seq``)
     chunks     one row per Chunk: its vector in ``embedding vector(dim)`` (HNSW index, inner product on
                unit vectors = cosine) and a generated ``tsv tsvector`` column (GIN index) for keyword search
+    sentences  one row per embedded sentence of a chunk (``rag.sentences``): its vector (HNSW index),
+               deleted with its chunk
 
 Writes follow the ``IndexStore`` life cycle: ``add_document`` / ``remove_document`` change the
 in-memory view only, and ``save()`` applies all of them in ONE transaction that also bumps the
@@ -14,8 +16,8 @@ previous state; after it, the complete new state. ``save()`` on a store made wit
 rebuild) fills new tables under staging names and, at the end of that same transaction, drops the
 old tables and renames the new ones: readers wait only for that last step.
 
-``PgHybridRetriever`` fuses dense (HNSW) and keyword (``ts_rank_cd``) rankings by reciprocal rank
-inside one SQL query and returns the same ``RetrievalResult`` / ``Passage`` records as
+``PgHybridRetriever`` fuses dense (HNSW), sentence (HNSW) and keyword (``ts_rank_cd``) rankings by
+reciprocal rank inside one SQL query and returns the same ``RetrievalResult`` / ``Passage`` records as
 ``HybridRetriever``.
 """
 
@@ -32,14 +34,16 @@ import numpy as np
 
 from .config import Settings
 from .errors import IndexFormatError, RagError
-from .retriever import FusedRetriever, RetrievalResult
-from .store import IndexSettings, check_addition, drop_document
+from .retriever import FusedRetriever, HybridRetriever, RetrievalResult
+from .sentences import chunk_of
+from .store import IndexSettings, SentenceVectors, check_addition, drop_document
 from .types import Chunk, Document, Passage
 
 log = logging.getLogger(__name__)
 
 #: Version of the table layout below; another version in the database means "rebuild".
-PG_SCHEMA_VERSION = 1
+#: 2: the sentences table.
+PG_SCHEMA_VERSION = 2
 #: Text search configuration of the keyword column and of queries.
 TS_CONFIG = "english"
 #: HNSW candidate list size per query (pgvector's default is 40): the ``pg_ef_search`` setting's default.
@@ -47,7 +51,8 @@ DEFAULT_EF_SEARCH: int = Settings.pg_ef_search
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Suffix of the tables a rebuild fills before they replace the live ones.
 _STAGING = "__rebuild"
-_TABLES = ("meta", "documents", "chunks")
+_TABLES = ("meta", "documents", "chunks", "sentences")
+_NO_SENTENCES: SentenceVectors = (np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
 
 
 def _rebuild_hint(schema: str) -> str:
@@ -108,7 +113,7 @@ class PgVectorStore:
         self._documents: dict[str, Document] | None = None
         self._chunks: dict[int, Chunk] | None = None
         self._fresh = False  # True: save() replaces whatever the schema holds (create / rebuild)
-        self._added: dict[str, tuple[Document, list[Chunk], np.ndarray]] = {}
+        self._added: dict[str, tuple[Document, list[Chunk], np.ndarray, SentenceVectors]] = {}
         self._removed: set[str] = set()
         self._lock = threading.RLock()  # the in-memory view and writes
         self._read_lock = threading.RLock()  # the shared read connection (never held during a save)
@@ -255,19 +260,24 @@ class PgVectorStore:
 
     # ----- changes ----------------------------------------------------------------------------
 
-    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray, sentences: object = None) -> None:
-        """Add a document with its chunks and their vectors (stored by the next ``save``). ``sentences``
-        (the chunks' sentence vectors) is accepted and not stored: this store has no sentence ranking
-        yet, and its retriever fuses the chunk ranking with the keyword ranking only."""
+    def add_document(
+        self, doc: Document, chunks: list[Chunk], vectors: np.ndarray, sentences: SentenceVectors | None = None
+    ) -> None:
+        """Add a document with its chunks, their vectors and their sentences' vectors (``rag.sentences``;
+        default none), stored by the next ``save``."""
         vectors = np.asarray(vectors)
         with self._lock:
-            check_addition(self, doc, chunks, vectors)
+            check_addition(self, doc, chunks, vectors, sentences)
             self.documents[doc.doc_id] = doc
             for c in chunks:
                 self.chunks[c.chunk_id] = c
             if chunks:
                 self.next_chunk_id = max(self.next_chunk_id, max(c.chunk_id for c in chunks) + 1)
-            self._added[doc.doc_id] = (doc, list(chunks), np.ascontiguousarray(vectors, dtype=np.float32))
+            if sentences is not None:
+                sentences = (np.ascontiguousarray(sentences[0], dtype=np.float32), np.asarray(sentences[1], dtype=np.int64))
+            self._added[doc.doc_id] = (
+                doc, list(chunks), np.ascontiguousarray(vectors, dtype=np.float32), sentences or _NO_SENTENCES
+            )
 
     def remove_document(self, doc_id: str) -> int:
         """Remove a document and its chunks (from the database at the next ``save``); returns the chunks removed."""
@@ -289,7 +299,7 @@ class PgVectorStore:
             raise ValueError("the embedding dimension must be positive")
         return [
             "CREATE SCHEMA IF NOT EXISTS {s}",
-            "DROP TABLE IF EXISTS {s}.chunks{x}, {s}.documents{x}, {s}.meta{x} CASCADE",
+            "DROP TABLE IF EXISTS {s}.sentences{x}, {s}.chunks{x}, {s}.documents{x}, {s}.meta{x} CASCADE",
             "CREATE TABLE {s}.meta{x} (key text PRIMARY KEY, value jsonb NOT NULL)",
             """CREATE TABLE {s}.documents{x} (
                 doc_id text PRIMARY KEY,
@@ -313,22 +323,31 @@ class PgVectorStore:
                 tsv tsvector GENERATED ALWAYS AS
                     (to_tsvector('{TS_CONFIG}'::regconfig, coalesce(heading, '') || ' ' || text)) STORED)""",
             "CREATE INDEX ON {s}.chunks{x} (doc_id)",
+            f"""CREATE TABLE {{s}}.sentences{{x}} (
+                sentence_id bigint PRIMARY KEY,
+                chunk_id bigint NOT NULL REFERENCES {{s}}.chunks{{x}} (chunk_id) ON DELETE CASCADE,
+                embedding vector({dim}) NOT NULL)""",
+            "CREATE INDEX ON {s}.sentences{x} (chunk_id)",
         ]
 
     _SEARCH_INDEXES = (
         "CREATE INDEX chunks_embedding_hnsw{x} ON {s}.chunks{x} USING hnsw (embedding vector_ip_ops)",
         "CREATE INDEX chunks_tsv_gin{x} ON {s}.chunks{x} USING gin (tsv)",
+        "CREATE INDEX sentences_embedding_hnsw{x} ON {s}.sentences{x} USING hnsw (embedding vector_ip_ops)",
     )
 
     #: The last step of a rebuild: the filled staging tables replace the live ones (a brief lock).
     _SWAP = (
-        "DROP TABLE IF EXISTS {s}.chunks, {s}.documents, {s}.meta CASCADE",
+        "DROP TABLE IF EXISTS {s}.sentences, {s}.chunks, {s}.documents, {s}.meta CASCADE",
         *(f"ALTER TABLE {{s}}.{t}{_STAGING} RENAME TO {t}" for t in _TABLES),
         f"ALTER INDEX {{s}}.chunks_embedding_hnsw{_STAGING} RENAME TO chunks_embedding_hnsw",
         f"ALTER INDEX {{s}}.chunks_tsv_gin{_STAGING} RENAME TO chunks_tsv_gin",
+        f"ALTER INDEX {{s}}.sentences_embedding_hnsw{_STAGING} RENAME TO sentences_embedding_hnsw",
     )
 
-    def _write_rows(self, conn, added: list[tuple[Document, list[Chunk], np.ndarray]], *, staging: bool = False) -> None:
+    def _write_rows(
+        self, conn, added: list[tuple[Document, list[Chunk], np.ndarray, SentenceVectors]], *, staging: bool = False
+    ) -> None:
         from psycopg.types.json import Jsonb
 
         if not added:
@@ -343,7 +362,7 @@ class PgVectorStore:
                 [
                     (d.doc_id, d.source, d.title, d.text, Jsonb(d.metadata), list(d.page_starts),
                      Jsonb([list(h) for h in d.headings]))
-                    for d, _, _ in added
+                    for d, _, _, _ in added
                 ],
             )
             self._before_chunks()
@@ -355,9 +374,16 @@ class PgVectorStore:
                 )
             ) as copy:
                 copy.set_types(["int8", "text", "int4", "int4", "text", "int4", "text", "vector"])
-                for _, chunks, vecs in added:
+                for _, chunks, vecs, _ in added:
                     for c, v in zip(chunks, vecs):
                         copy.write_row((c.chunk_id, c.doc_id, c.start, c.end, c.text, c.page, c.heading, v))
+            with cur.copy(
+                self._q("COPY {s}.sentences{x} (sentence_id, chunk_id, embedding) FROM STDIN WITH (FORMAT BINARY)", staging=staging)
+            ) as copy:
+                copy.set_types(["int8", "int8", "vector"])
+                for _, _, _, (svecs, sids) in added:
+                    for sid, cid, v in zip(sids.tolist(), chunk_of(sids).tolist(), svecs):
+                        copy.write_row((sid, cid, v))
 
     def _before_chunks(self) -> None:
         """Called inside the save transaction between the document and chunk inserts (a test hook)."""
@@ -467,7 +493,8 @@ class PgVectorStore:
         return {int(c): float(s) for c, s in rows}
 
 
-# The dense and keyword rankings, fused by reciprocal rank, in one statement.
+# The dense, sentence and keyword rankings, fused by reciprocal rank, in one statement (as
+# ``HybridRetriever``: a chunk's sentence rank is that of its best sentence among the nearest ones).
 # Keyword query: the question's own lexemes (same text search config as the column) OR-ed together,
 # so a passage matching some of the words is found, as with BM25 (plainto_tsquery would AND them).
 _HYBRID_SQL = """
@@ -480,6 +507,15 @@ dense AS (
     FROM (SELECT c.chunk_id, c.embedding <#> %(qv)s::vector AS dist
           FROM {{s}}.chunks c ORDER BY c.embedding <#> %(qv)s::vector LIMIT %(n)s) d
 ),
+sent AS (
+    SELECT chunk_id, row_number() OVER (ORDER BY best, chunk_id) AS rnk
+    FROM (SELECT chunk_id, min(dist) AS best
+          FROM (SELECT s.chunk_id, s.embedding <#> %(qv)s::vector AS dist
+                FROM {{s}}.sentences s WHERE %(sentences)s
+                ORDER BY s.embedding <#> %(qv)s::vector LIMIT %(ns)s) x
+          GROUP BY chunk_id) y
+    ORDER BY rnk LIMIT %(n)s
+),
 kw AS (
     SELECT chunk_id, kscore, row_number() OVER (ORDER BY kscore DESC, chunk_id) AS rnk
     FROM (SELECT c.chunk_id, ts_rank_cd(c.tsv, (SELECT tsq FROM params), {norm}) AS kscore
@@ -488,9 +524,10 @@ kw AS (
 ),
 fused AS (
     SELECT chunk_id,
-           coalesce(1.0 / (%(rrf_k)s + dense.rnk), 0) + coalesce(1.0 / (%(rrf_k)s + kw.rnk), 0) AS rrf,
+           coalesce(1.0 / (%(rrf_k)s + dense.rnk), 0) + coalesce(1.0 / (%(rrf_k)s + kw.rnk), 0)
+               + coalesce(1.0 / (%(rrf_k)s + sent.rnk), 0) AS rrf,
            kw.kscore
-    FROM dense FULL OUTER JOIN kw USING (chunk_id)
+    FROM dense FULL OUTER JOIN kw USING (chunk_id) FULL OUTER JOIN sent USING (chunk_id)
 )
 SELECT c.chunk_id, c.doc_id, c.start_char, c.end_char, c.text, c.page, c.heading, d.source, d.title,
        f.rrf::float8, -(c.embedding <#> %(qv)s::vector)::float8 AS cosine, coalesce(f.kscore, 0)::float8,
@@ -535,13 +572,21 @@ class PgHybridRetriever(FusedRetriever):
         min_keyword_score: A keyword score that counts as relevant on its own (default 0.3).
         min_card_score: Relevance floor on the cosine similarity to a returned document card (default
             0.18, as with FAISS).
+        sentence_ranking: Also rank chunks by their best-matching sentence (default True).
     """
 
     def __init__(
-        self, store: PgVectorStore, embedder: Any, *, min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE, **common: Any
+        self,
+        store: PgVectorStore,
+        embedder: Any,
+        *,
+        min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE,
+        sentence_ranking: bool = True,
+        **common: Any,
     ) -> None:
         super().__init__(store, embedder, **common)
         self.min_keyword_score = min_keyword_score
+        self.sentence_ranking = sentence_ranking
 
     def query(self, question: str, query_vector: np.ndarray, k: int) -> RetrievalResult:
         """Run the fused query for a question and its (unit) vector."""
@@ -554,7 +599,11 @@ class PgHybridRetriever(FusedRetriever):
         stmt = sql.SQL(_HYBRID_SQL.format(ts=TS_CONFIG, norm=KEYWORD_NORMALIZATION)).format(
             s=sql.Identifier(self.store.schema)
         )
-        params = {"qv": qv, "question": question, "n": max(self.candidates, k), "rrf_k": self.rrf_k, "k": k}
+        n = max(self.candidates, k)
+        params = {
+            "qv": qv, "question": question, "n": n, "rrf_k": self.rrf_k, "k": k,
+            "sentences": self.sentence_ranking, "ns": n * HybridRetriever.SENTENCES_PER_CANDIDATE,
+        }
         with self.store.read_lock:
             rows = self.store.connection().execute(stmt, params).fetchall()
         passages = [

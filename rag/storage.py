@@ -116,7 +116,12 @@ def make_retriever(store: AnyStore, embedder: Any, settings: Settings) -> AnyRet
         from .pgstore import PgHybridRetriever
 
         return PgHybridRetriever(
-            store, embedder, min_keyword_score=settings.min_keyword_score, min_card_score=settings.min_card_score, **common  # type: ignore[arg-type]
+            store,  # type: ignore[arg-type]
+            embedder,
+            min_keyword_score=settings.min_keyword_score,
+            min_card_score=settings.min_card_score,
+            sentence_ranking=settings.sentence_ranking,
+            **common,
         )
     from .retriever import HybridRetriever
 

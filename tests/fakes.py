@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rag.retriever import RetrievalResult
 from rag.types import Chunk, Document, Passage
@@ -115,3 +116,20 @@ class FakeRewriter:
     def run(self, question, history):
         self.calls.append((question, history))
         return self.rewrite
+
+
+def write_one_sentence_answer_corpus(folder: Path) -> tuple[Path, str]:
+    """Files where the answer to the returned question is one sentence of a paragraph about other
+    things (``economy.txt``), and six other files share the question's words; returns (folder, question)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "economy.txt").write_text(
+        "A well-functioning economy needs investment in every region. Private firms respond to clear incentives "
+        "and a skilled workforce. The time horizon for our missions is 2030. Some communities need support "
+        "sooner, on high streets and in town centres, where new funds will start this year."
+    )
+    for i, topic in enumerate(["transport", "housing", "health", "skills", "crime", "culture"]):
+        (folder / f"mission-{i}.txt").write_text(
+            f"The levelling up missions include a {topic} mission. Each mission has a target for every area, "
+            f"and the {topic} mission is reviewed each year by the missions team."
+        )
+    return folder, "What is the time horizon for the levelling up missions?"

@@ -145,7 +145,7 @@ def test_rebuilds_replace_the_index_and_generations_keep_increasing(dsn, pg_sche
     assert store.search(basis(9)[None, :], 1)[1][0, 0] == 1
     with psycopg.connect(dsn, autocommit=True) as conn:  # no staging tables left behind
         tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (pg_schema,)).fetchall()
-    assert sorted(t for (t,) in tables) == ["chunks", "documents", "meta"]
+    assert sorted(t for (t,) in tables) == ["chunks", "documents", "meta", "sentences"]
 
 
 @pytest.mark.pg
@@ -449,14 +449,14 @@ def test_the_fused_query_can_use_the_hnsw_and_gin_indexes(dsn, pg_schema):
     stmt = sql.SQL("EXPLAIN " + _HYBRID_SQL.format(ts=TS_CONFIG, norm=KEYWORD_NORMALIZATION)).format(
         s=sql.Identifier(pg_schema)
     )
-    params = {"qv": basis(0), "question": "twelve missions", "n": 30, "rrf_k": 60, "k": 4}
+    params = {"qv": basis(0), "question": "twelve missions", "n": 30, "rrf_k": 60, "k": 4, "sentences": True, "ns": 240}
     with psycopg.connect(dsn, autocommit=True) as conn:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
         conn.execute("SET enable_seqscan = off")  # 41 rows: the planner would scan; can it use the indexes?
         plan = "\n".join(r[0] for r in conn.execute(stmt, params).fetchall())
-    assert "chunks_embedding_hnsw" in plan and "chunks_tsv_gin" in plan, plan
+    assert "chunks_embedding_hnsw" in plan and "chunks_tsv_gin" in plan and "sentences_embedding_hnsw" in plan, plan
 
 
 @pytest.mark.pg
@@ -485,3 +485,35 @@ def test_the_server_runner_without_a_command_prints_its_usage(capsys):
     from eval.pgserver import main
 
     assert main([]) == 2 and "usage" in capsys.readouterr().err
+
+
+@pytest.mark.pg
+def test_pgvector_ranks_by_the_best_sentence_too_and_drops_a_chunks_sentences_with_it(dsn, pg_schema, embedder, tmp_path):
+    from fakes import write_one_sentence_answer_corpus
+
+    from rag.indexer import Indexer
+    from rag.sentences import chunk_sentences
+    from rag.storage import load_store, make_retriever
+
+    docs, question = write_one_sentence_answer_corpus(tmp_path / "docs")
+    settings = Settings().replace(store="pgvector", pg_dsn=dsn, pg_schema=pg_schema, index_dir=tmp_path / "unused")
+    store, _ = Indexer(settings, embedder).run([docs], progress=False)
+    store = load_store(settings, embedder)
+
+    def sentence_rows() -> set[int]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return {c for (c,) in conn.execute(f'SELECT chunk_id FROM "{pg_schema}".sentences').fetchall()}
+
+    assert sentence_rows() == {c.chunk_id for c in store.chunks.values() if chunk_sentences(c)}
+
+    def rank(on: bool) -> int:
+        sources = [p.source for p in make_retriever(store, embedder, settings.replace(sentence_ranking=on)).run(question, k=7).passages]
+        return next(i for i, s in enumerate(sources) if s.endswith("economy.txt"))
+
+    on, off = rank(True), rank(False)
+    assert on < off, (on, off)
+
+    (docs / "economy.txt").unlink()
+    Indexer(settings, embedder).run([docs], progress=False)
+    kept = {c.chunk_id for c in load_store(settings, embedder).chunks.values()}
+    assert sentence_rows() and sentence_rows() <= kept  # the removed file's sentences went with its chunks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes import fake_passages
+from fakes import fake_passages, write_one_sentence_answer_corpus
 from rag.retriever import FusedRetriever, RetrievalResult, content_query
 
 
@@ -73,22 +73,9 @@ def test_a_chunk_whose_one_sentence_answers_ranks_higher_with_the_sentence_ranki
     from rag.indexer import Indexer
     from rag.storage import make_retriever
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    # The answer is one sentence in a paragraph about other things; other paragraphs share its words.
-    (docs / "economy.txt").write_text(
-        "A well-functioning economy needs investment in every region. Private firms respond to clear incentives "
-        "and a skilled workforce. The time horizon for our missions is 2030. Some communities need support "
-        "sooner, on high streets and in town centres, where new funds will start this year."
-    )
-    for i, topic in enumerate(["transport", "housing", "health", "skills", "crime", "culture"]):
-        (docs / f"mission-{i}.txt").write_text(
-            f"The levelling up missions include a {topic} mission. Each mission has a target for every area, "
-            f"and the {topic} mission is reviewed each year by the missions team."
-        )
+    docs, question = write_one_sentence_answer_corpus(tmp_path / "docs")
     settings = Settings().replace(index_dir=tmp_path / "idx")
     store, _ = Indexer(settings, embedder).run([docs], progress=False)
-    question = "What is the time horizon for the levelling up missions?"
 
     def rank(on: bool) -> int:
         retriever = make_retriever(store, embedder, settings.replace(sentence_ranking=on))
