@@ -70,6 +70,7 @@ _LAZY = {
     "IVF_THRESHOLD": "store",
     "ivf_nprobe": "store",
     "new_faiss_index": "store",
+    "chunk_sentences": "sentences",
     "doc_id_for": "loaders",
     "Judge": "judge",
     "LlamaServer": "llama_server",

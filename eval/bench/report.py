@@ -88,8 +88,9 @@ def render_markdown(payload: dict) -> str:
     ix = r.get("indexing") or {}
     if "chunks_per_s_ours" in ix:
         L.append(
-            f"| indexing: chunks/s ({ix['chunks']} chunks) | {_f(ix['chunks_per_s_ours'], 1)} | "
-            f"{_f(ix['chunks_per_s_raw'], 1)} (SentenceTransformer.encode) | {_f(ix['ratio'], 3)}; "
+            f"| indexing: chunks/s ({ix['chunks']} chunks, {ix.get('sentences', 0)} sentences embedded with them) | "
+            f"{_f(ix['chunks_per_s_ours'], 1)} | "
+            f"{_f(ix['chunks_per_s_raw'], 1)} (SentenceTransformer.encode of the same texts) | {_f(ix['ratio'], 3)}; "
             f"{_f(ix['non_embedding_s'])} s outside embedding |"
         )
         c = ix.get("conditionalqa")
