@@ -1,9 +1,9 @@
 """Hybrid retrieval: dense (FAISS) + sentence + lexical (BM25), fused by reciprocal rank.
 
-Dense search finds paraphrases; BM25 finds rare exact words and numbers that a
-small embedder blurs ("12 missions"); the sentence ranking orders chunks by their best-matching
-sentence, which the chunk's own vector blurs with its neighbours (``rag.sentences``).
-Reciprocal-rank fusion combines the rankings without calibrating their scores. A relevance floor on the best dense
+Dense search finds paraphrases; BM25 finds rare exact words and numbers that a small embedder
+blurs ("12 missions"); the sentence ranking orders chunks by their best-matching sentence, which
+the chunk's own vector blurs with its neighbours (``rag.sentences``). Reciprocal-rank fusion
+combines the rankings without calibrating their scores. A relevance floor on the best dense
 similarity (or a strong BM25 match) decides whether anything relevant was found.
 
 A question that names a document ("What health mission does the White Paper set?") is searched
