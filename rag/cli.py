@@ -62,9 +62,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .pipeline import Assistant
-
     from .errors import IndexFormatError
+    from .pipeline import Assistant
 
     settings = settings_from_args(args)
     assistant = Assistant(settings)

@@ -34,7 +34,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import IndexFormatError, RagError
-from .retriever import FusedRetriever, HybridRetriever, RetrievalResult
+from .retriever import FusedRetriever, RetrievalResult
 from .sentences import chunk_of
 from .store import IndexSettings, SentenceVectors, check_addition, drop_document
 from .types import Chunk, Document, Passage
@@ -576,17 +576,10 @@ class PgHybridRetriever(FusedRetriever):
     """
 
     def __init__(
-        self,
-        store: PgVectorStore,
-        embedder: Any,
-        *,
-        min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE,
-        sentence_ranking: bool = True,
-        **common: Any,
+        self, store: PgVectorStore, embedder: Any, *, min_keyword_score: float = DEFAULT_MIN_KEYWORD_SCORE, **common: Any
     ) -> None:
         super().__init__(store, embedder, **common)
         self.min_keyword_score = min_keyword_score
-        self.sentence_ranking = sentence_ranking
 
     def query(self, question: str, query_vector: np.ndarray, k: int) -> RetrievalResult:
         """Run the fused query for a question and its (unit) vector."""
@@ -602,7 +595,7 @@ class PgHybridRetriever(FusedRetriever):
         n = max(self.candidates, k)
         params = {
             "qv": qv, "question": question, "n": n, "rrf_k": self.rrf_k, "k": k,
-            "sentences": self.sentence_ranking, "ns": n * HybridRetriever.SENTENCES_PER_CANDIDATE,
+            "sentences": self.sentence_ranking, "ns": n * self.SENTENCES_PER_CANDIDATE,
         }
         with self.store.read_lock:
             rows = self.store.connection().execute(stmt, params).fetchall()

@@ -147,11 +147,15 @@ class FusedRetriever:
         min_card_score: Relevance floor on the cosine similarity to a document card, the one-line
             metadata passage of a document (default 0.18): questions about a document itself
             ("who wrote it?") share few words with anything, so a card counts at a lower similarity.
+        sentence_ranking: Also rank chunks by their best-matching sentence (default True; ``rag.sentences``).
     """
+
+    #: Sentence hits read per chunk candidate: enough to fill ``candidates`` distinct chunks.
+    SENTENCES_PER_CANDIDATE = 8
 
     def __init__(
         self, store: Any, embedder: Any, *, candidates: int = 30, rrf_k: int = 60, min_dense_score: float = 0.25,
-        min_card_score: float = 0.18,
+        min_card_score: float = 0.18, sentence_ranking: bool = True,
     ) -> None:
         if candidates < 1:
             raise ValueError("candidates must be at least 1")
@@ -163,6 +167,7 @@ class FusedRetriever:
         self.rrf_k = rrf_k
         self.min_dense_score = min_dense_score
         self.min_card_score = min_card_score
+        self.sentence_ranking = sentence_ranking
 
     def run(self, question: str, k: int = 4) -> RetrievalResult:
         """Top-``k`` passages for ``question``. A question naming a document is also searched without
@@ -192,18 +197,11 @@ class HybridRetriever(FusedRetriever):
 
     Takes ``FusedRetriever``'s arguments, and:
         min_bm25_score: A best BM25 score that counts as relevant on its own (default 6.0).
-        sentence_ranking: Also rank chunks by their best-matching sentence (default True).
     """
 
-    #: Sentence hits read per chunk candidate: enough to fill ``candidates`` distinct chunks.
-    SENTENCES_PER_CANDIDATE = 8
-
-    def __init__(
-        self, store: IndexStore, embedder: Embedder, *, min_bm25_score: float = 6.0, sentence_ranking: bool = True, **common: Any
-    ) -> None:
+    def __init__(self, store: IndexStore, embedder: Embedder, *, min_bm25_score: float = 6.0, **common: Any) -> None:
         super().__init__(store, embedder, **common)
         self.min_bm25_score = min_bm25_score
-        self.sentence_ranking = sentence_ranking
         self._bm25: BM25Index | None = None
         self._bm25_key: tuple[int, int] | None = None
         self._lock = threading.Lock()

@@ -111,25 +111,17 @@ def stored_generation(settings: Settings, store: AnyStore | None = None) -> int 
 
 def make_retriever(store: AnyStore, embedder: Any, settings: Settings) -> AnyRetriever:
     """The hybrid retriever that matches ``store``, configured from ``settings``."""
-    common = dict(candidates=settings.dense_candidates, rrf_k=settings.rrf_k, min_dense_score=settings.min_dense_score)
+    common = dict(
+        candidates=settings.dense_candidates,
+        rrf_k=settings.rrf_k,
+        min_dense_score=settings.min_dense_score,
+        min_card_score=settings.min_card_score,
+        sentence_ranking=settings.sentence_ranking,
+    )
     if getattr(store, "kind", "") == "pgvector":
         from .pgstore import PgHybridRetriever
 
-        return PgHybridRetriever(
-            store,  # type: ignore[arg-type]
-            embedder,
-            min_keyword_score=settings.min_keyword_score,
-            min_card_score=settings.min_card_score,
-            sentence_ranking=settings.sentence_ranking,
-            **common,
-        )
+        return PgHybridRetriever(store, embedder, min_keyword_score=settings.min_keyword_score, **common)  # type: ignore[arg-type]
     from .retriever import HybridRetriever
 
-    return HybridRetriever(
-        store,
-        embedder,
-        min_bm25_score=settings.min_bm25_score,
-        min_card_score=settings.min_card_score,
-        sentence_ranking=settings.sentence_ranking,
-        **common,  # type: ignore[arg-type]
-    )
+    return HybridRetriever(store, embedder, min_bm25_score=settings.min_bm25_score, **common)  # type: ignore[arg-type]
