@@ -18,6 +18,9 @@ from rag import CARD_PREFIX
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
 
+#: Facts that are a yes/no question's verdict: they count only as the answer's first word.
+_VERDICTS = frozenset({"yes", "no"})
+
 
 def normalize_answer(text: str) -> str:
     """Lower case, no punctuation, no articles, single spaces (SQuAD normalisation), no [n] markers."""
@@ -50,9 +53,39 @@ def best_over(refs: Sequence[str], pred: str, fn) -> float:
 
 
 def contains_answer(prediction: str, reference: str) -> float:
-    """1 when the normalised reference appears inside the normalised prediction (for short gold answers)."""
+    """1 when the normalised reference appears, as whole words, inside the normalised prediction.
+
+    For short gold answers. A "yes" or "no" reference (a yes/no question's verdict) must be the
+    prediction's first word: "You do not qualify" does not contain the answer "no", and neither
+    does "There is no limit".
+    """
     r = normalize_answer(reference)
-    return float(bool(r) and r in normalize_answer(prediction))
+    p = normalize_answer(prediction)
+    if not r:
+        return 0.0
+    if r in _VERDICTS:
+        return float(p.split()[:1] == [r])
+    return float(re.search(rf"(?<!\S){re.escape(r)}(?!\S)", p) is not None)
+
+
+def is_verdict_gold(references: Sequence[str]) -> bool:
+    """Whether every gold answer is a bare "yes" or "no" (a yes/no question; ConditionalQA has both kinds)."""
+    return bool(references) and all(normalize_answer(r) in _VERDICTS for r in references)
+
+
+def opens_with_verdict(prediction: str) -> bool:
+    """Whether ``prediction``'s first word is "Yes" or "No"."""
+    return normalize_answer(prediction).split()[:1] in (["yes"], ["no"])
+
+
+def gold_answered(prediction: str, references: Sequence[str]) -> bool:
+    """Whether ``prediction`` holds one of the gold ``references``: it contains it (``contains_answer``),
+    or, for a reference that is not a bare yes/no verdict, shares at least half its words (token F1 >= 0.5)."""
+    return any(
+        contains_answer(prediction, r)
+        or (normalize_answer(r) not in _VERDICTS and token_f1(prediction, r) >= 0.5)
+        for r in references
+    )
 
 
 def _squash(text: str) -> str:
@@ -60,8 +93,6 @@ def _squash(text: str) -> str:
     return " ".join(t.split())
 
 
-#: Facts that are a yes/no question's verdict: they count only as the answer's first word.
-_VERDICTS = frozenset({"yes", "no"})
 
 
 def _has_fact(answer: str, alternative: str) -> bool:

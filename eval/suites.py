@@ -385,7 +385,7 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
                 contains=M.best_over(row["gold"], a.text, M.contains_answer) if not a.abstained else 0.0,
             )
             # An answer without the gold answer counts as missing the asked fact (``metrics.miss_reason``).
-            row["facts_ok"] = bool(row["contains"] or row["f1"] >= 0.5)
+            row["facts_ok"] = not a.abstained and M.gold_answered(a.text, row["gold"])
             row["correct"] = a.abstained if q["not_answerable"] else row["facts_ok"]
         rows.append(row)
     with_gold = [r for r in rows if r["recall@4"] is not None]
@@ -402,10 +402,17 @@ def run_conditionalqa(settings: Settings, limit: int | None = None, answer: bool
     answered = [r for r in rows if "answer" in r]
     if answered:
         ans = [r for r in answered if r["type"] == "answerable"]
+        yes_no = [r for r in ans if M.is_verdict_gold(r["gold"])]
         m.update(
             answer_em=M.mean(r["em"] for r in ans),
             answer_f1=M.mean(r["f1"] for r in ans),
             answer_contains_gold=M.mean(r["contains"] for r in ans),
+            answer_gold=M.mean(r["facts_ok"] for r in ans),
+            # The two kinds of question, apart: a yes/no one needs the verdict as the answer's first word.
+            yes_no_questions=len(yes_no),
+            answer_contains_gold_yes_no=M.mean(r["contains"] for r in yes_no),
+            answer_contains_gold_span=M.mean(r["contains"] for r in ans if not M.is_verdict_gold(r["gold"])),
+            yes_no_verdict_given=M.mean(M.opens_with_verdict(r["answer"]) for r in yes_no if not r["abstained"]),
             answered_questions=len(answered),
             latency_p50_s=percentile([r["latency_s"] for r in answered], 50),
             latency_p95_s=percentile([r["latency_s"] for r in answered], 95),

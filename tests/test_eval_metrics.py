@@ -30,6 +30,26 @@ def test_a_yes_or_no_fact_counts_only_as_the_answers_first_word():
     assert M.facts_present("Yes, one third of pools [5].", [["Yes"], ["third"]])[0]
 
 
+def test_a_gold_answer_is_contained_as_whole_words_and_a_verdict_only_as_the_first_word():
+    assert M.contains_answer("It costs £11,222 [2].", "£11,222")
+    assert M.contains_answer("You must tell them within 10 days.", "within 10 days")
+    assert not M.contains_answer("You must tell them within 100 days.", "within 10 days")
+    assert M.contains_answer("No. You cannot claim it [1].", "no")
+    assert M.contains_answer("Yes, if you were born before 1960.", "yes")
+    assert not M.contains_answer("You do not qualify, and there is no appeal.", "no")
+    assert not M.contains_answer("I know nothing about that.", "no")
+    assert not M.contains_answer("Anything", "")
+
+
+def test_gold_answered_accepts_half_the_words_of_a_span_but_never_of_a_verdict():
+    assert M.gold_answered("The payment is 25% of the rent.", ["25%"])
+    assert M.gold_answered("He must apply within ten days of the change.", ["within 10 days of the change"])
+    assert not M.gold_answered("No appeal is possible.", ["yes"])
+    assert not M.gold_answered("There is no limit.", ["no"])
+    assert M.gold_answered("No.", ["no"])
+    assert not M.gold_answered("Something else entirely.", [])
+
+
 def test_quote_containment_ignores_whitespace_and_quote_styles():
     assert M.quote_contains("He said   ‘a small\nfraction’ of it.", "‘a small fraction’")
 
@@ -96,3 +116,11 @@ def test_a_retrieved_passage_holds_the_evidence_by_the_same_rule_as_a_citation()
     assert M.holds_evidence(card, "sources/paper.txt", ["Department for Levelling Up"], item)
     assert not M.holds_evidence("DLUHC is mentioned here.", "sources/paper.txt", ["Department for Levelling Up"], item)
     assert M.holds_evidence("The Department for Levelling Up said so.", "x.txt", ["Department for Levelling Up"], item)
+
+
+def test_a_question_is_yes_no_when_every_gold_answer_is_a_verdict():
+    assert M.is_verdict_gold(["Yes"]) and M.is_verdict_gold(["yes", "no"])
+    assert not M.is_verdict_gold(["yes", "within 10 days"])
+    assert not M.is_verdict_gold([])
+    assert M.opens_with_verdict("No. You cannot claim it [1].")
+    assert not M.opens_with_verdict("Nobody can claim it [1].")
