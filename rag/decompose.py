@@ -68,6 +68,21 @@ def question_sentence(part: str) -> str:
     return questions[-1] if questions else part.strip()
 
 
+def situation_and_question(text: str) -> tuple[str, str]:
+    """``text`` cut into the situation told before its question and the question itself.
+
+    "I am 67 and rent my flat. Can I get Housing Benefit?" gives ("I am 67 and rent my flat.",
+    "Can I get Housing Benefit?"). The situation is empty when ``text`` is only questions, when it has
+    no question sentence, or when a statement follows its last question (nothing is moved about).
+    """
+    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    asked = [i for i, s in enumerate(sentences) if s.endswith("?")]
+    if not asked or asked[0] == 0 or asked[-1] != len(sentences) - 1:
+        return "", " ".join(text.split())
+    first = asked[0]
+    return " ".join(sentences[:first]), " ".join(sentences[first:])
+
+
 def _question_sentences(text: str) -> tuple[list[str], list[str]]:
     """(statements, questions) of ``text``, in order."""
     sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]

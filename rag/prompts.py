@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .decompose import situation_and_question
+
 #: The exact sentence the model is told to give when the passages don't answer.
 NOT_FOUND = "The documents don't say."
 
@@ -92,13 +94,20 @@ _INSTRUCTIONS = {
 }
 
 
+#: Added to the instruction when the question comes after a situation.
+_SITUATION_NOTE = "Answer the question itself, in the light of the situation."
+
+
 def answer_tail(question: str, hints: Sequence[int] = (), style: str = "direct") -> str:
     """The question, then (with ``hints``) the passage numbers search ranked best for it, then the
     instruction of the answer ``style`` (one of ``ANSWER_STYLES``)."""
     if style not in _INSTRUCTIONS:
         raise ValueError(f"unknown answer style {style!r}: use {', '.join(ANSWER_STYLES)}")
     hint = f"The passages that search found closest to the question: {', '.join(f'[{n}]' for n in hints)}.\n" if hints else ""
-    return f"Question: {' '.join(question.split())}\n{hint}{_INSTRUCTIONS[style]}"
+    situation, asked = situation_and_question(question)
+    if situation:  # a few lines of personal situation, then the question: the question is what is answered
+        return f"Situation: {situation}\nQuestion: {asked}\n{hint}{_INSTRUCTIONS[style]} {_SITUATION_NOTE}"
+    return f"Question: {asked}\n{hint}{_INSTRUCTIONS[style]}"
 
 
 #: The sentence an ``evidence`` answer opens with ("The passage that answers the question is [7].").

@@ -49,7 +49,8 @@ MODES = ("llm", "lexical", "off")
 _POINTERS = frozenset(tokenize(
     "passage passages document documents text article paper source sources mentioned listed stated "
     "described given shown provided above following say says said found find information details "
-    "located refer see contains explained"
+    "located refer see contains explained "
+    "first second third fourth fifth last previous next above below earlier later section page"
 ))
 
 

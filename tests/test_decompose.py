@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.decompose import QuestionSplitter, asks_for_quantity, is_polar, refers_back
+from rag.decompose import QuestionSplitter, asks_for_quantity, is_polar, refers_back, situation_and_question
 
 
 @pytest.fixture
@@ -107,3 +107,19 @@ def test_is_polar_reads_the_question_sentence_for_an_opening_auxiliary(question,
 )
 def test_asks_for_quantity_reads_the_question_sentence_for_how_many_and_how_much(question, quantity):
     assert asks_for_quantity(question) is quantity
+
+
+def test_the_situation_told_before_a_question_is_cut_from_the_question():
+    assert situation_and_question("I am 67 and rent my flat.  My wife works. Can I get Housing Benefit?") == (
+        "I am 67 and rent my flat. My wife works.",
+        "Can I get Housing Benefit?",
+    )
+    assert situation_and_question("I moved in May. Who do I tell? And when?") == ("I moved in May.", "Who do I tell? And when?")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Can I get Housing Benefit?", "Who wrote it? I read it yesterday.", "Tell me about the missions."],
+)
+def test_nothing_is_moved_about_when_there_is_no_situation_before_a_final_question(text):
+    assert situation_and_question(text) == ("", text)

@@ -326,7 +326,16 @@ def test_an_evidence_answer_that_only_names_a_passage_is_no_answer():
     assert answer.abstained and answer.reason is Reason.MODEL_DECLINED
 
 
-@pytest.mark.parametrize("reply", ["This can be found in [3].", "The information is located in the passage [3].", "See [3] for details."])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "This can be found in [3].",
+        "The information is located in the passage [3].",
+        "See [3] for details.",
+        "This can be found in the first passage [3].",
+        "See the section above [3].",
+    ],
+)
 def test_a_sentence_that_only_points_at_a_passage_is_no_answer(reply):
     judge = FakeJudge(("This", "The information", "See"))
     assistant, _, _ = make(reply, judge=judge)

@@ -82,3 +82,11 @@ def test_the_answer_style_is_a_setting_read_from_the_environment_and_checked():
     assert Settings.from_env({"RAG_ANSWER_STYLE": "evidence"}).answer_style == "evidence"
     with pytest.raises(ValueError, match="answer_style"):
         Settings.from_env({"RAG_ANSWER_STYLE": "chatty"})
+
+
+def test_a_situation_is_shown_apart_from_the_question_it_comes_before():
+    tail = answer_tail("My father died in May. He left no will. How do I claim his estate?", hints=[2])
+    assert tail.startswith("Situation: My father died in May. He left no will.\nQuestion: How do I claim his estate?\n")
+    assert "[2]" in tail and "in the light of the situation" in tail
+    assert answer_tail("How do I claim an estate?").startswith("Question: How do I claim an estate?\n")
+    assert "situation" not in answer_tail("How do I claim an estate?")
