@@ -93,8 +93,6 @@ def _squash(text: str) -> str:
     return " ".join(t.split())
 
 
-
-
 def _has_fact(answer: str, alternative: str) -> bool:
     x = _squash(alternative)
     if x in _VERDICTS:

@@ -100,7 +100,9 @@ _SITUATION_NOTE = "Answer the question itself, in the light of the situation."
 
 def answer_tail(question: str, hints: Sequence[int] = (), style: str = "direct") -> str:
     """The question, then (with ``hints``) the passage numbers search ranked best for it, then the
-    instruction of the answer ``style`` (one of ``ANSWER_STYLES``)."""
+    instruction of the answer ``style`` (one of ``ANSWER_STYLES``). A question told after a situation
+    ("I moved in May. Who do I tell?") is shown as ``Situation:`` and ``Question:``, and the model is
+    told to answer the question itself (``decompose.situation_and_question``)."""
     if style not in _INSTRUCTIONS:
         raise ValueError(f"unknown answer style {style!r}: use {', '.join(ANSWER_STYLES)}")
     hint = f"The passages that search found closest to the question: {', '.join(f'[{n}]' for n in hints)}.\n" if hints else ""
