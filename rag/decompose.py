@@ -68,6 +68,11 @@ def question_sentence(part: str) -> str:
     return questions[-1] if questions else part.strip()
 
 
+def _sentences(text: str) -> list[str]:
+    """The sentences of ``text``, stripped, in order."""
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
 def situation_and_question(text: str) -> tuple[str, str]:
     """``text`` cut into the situation told before its question and the question itself.
 
@@ -75,7 +80,7 @@ def situation_and_question(text: str) -> tuple[str, str]:
     "Can I get Housing Benefit?"). The situation is empty when ``text`` is only questions, when it has
     no question sentence, or when a statement follows its last question (nothing is moved about).
     """
-    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    sentences = _sentences(text)
     asked = [i for i, s in enumerate(sentences) if s.endswith("?")]
     if not asked or asked[0] == 0 or asked[-1] != len(sentences) - 1:
         return "", " ".join(text.split())
@@ -85,7 +90,7 @@ def situation_and_question(text: str) -> tuple[str, str]:
 
 def _question_sentences(text: str) -> tuple[list[str], list[str]]:
     """(statements, questions) of ``text``, in order."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    sentences = _sentences(text)
     return [s for s in sentences if not s.endswith("?")], [s for s in sentences if s.endswith("?")]
 
 

@@ -50,7 +50,7 @@ _POINTERS = frozenset(tokenize(
     "passage passages document documents text article paper source sources mentioned listed stated "
     "described given shown provided above following say says said found find information details "
     "located refer see contains explained "
-    "first second third fourth fifth last previous next above below earlier later section page"
+    "first second third fourth fifth last previous next below earlier later section page"
 ))
 
 
