@@ -54,6 +54,9 @@ class Settings:
         min_card_score: Relevance floor on the similarity to a document card, the one-line metadata
             passage that opens each document (default 0.18; questions about a document itself share
             few words with any passage).
+        min_sentence_score: Relevance floor on the similarity to the best-matching single sentence
+            (default 0.28; with ``sentence_ranking``): a paraphrase of one sentence clears it when the
+            chunk around that sentence stays under ``min_dense_score``.
         whole_corpus_tokens: When every chunk fits in this many prompt tokens, the whole corpus is
             put in a fixed prompt prefix that stays in the model's KV cache (default 1600; 0 disables).
         window_tokens: A larger corpus is cut into windows of at most this many tokens (runs of one
@@ -169,6 +172,7 @@ class Settings:
     min_dense_score: float = 0.25
     min_bm25_score: float = 6.0
     min_card_score: float = 0.18
+    min_sentence_score: float = 0.28
     whole_corpus_tokens: int = 1600
     window_tokens: int = 1200
     extra_passages: int = 0

@@ -508,7 +508,7 @@ dense AS (
           FROM {{s}}.chunks c ORDER BY c.embedding <#> %(qv)s::vector LIMIT %(n)s) d
 ),
 sent AS (
-    SELECT chunk_id, row_number() OVER (ORDER BY best, chunk_id) AS rnk
+    SELECT chunk_id, best, row_number() OVER (ORDER BY best, chunk_id) AS rnk
     FROM (SELECT chunk_id, min(dist) AS best
           FROM (SELECT s.chunk_id, s.embedding <#> %(qv)s::vector AS dist
                 FROM {{s}}.sentences s WHERE %(sentences)s
@@ -532,7 +532,8 @@ fused AS (
 SELECT c.chunk_id, c.doc_id, c.start_char, c.end_char, c.text, c.page, c.heading, d.source, d.title,
        f.rrf::float8, -(c.embedding <#> %(qv)s::vector)::float8 AS cosine, coalesce(f.kscore, 0)::float8,
        (SELECT -min(dist) FROM dense)::float8 AS best_dense,
-       (SELECT max(kscore) FROM kw)::float8 AS best_kw
+       (SELECT max(kscore) FROM kw)::float8 AS best_kw,
+       (SELECT -min(best) FROM sent)::float8 AS best_sentence
 FROM fused f
 JOIN {{s}}.chunks c USING (chunk_id)
 JOIN {{s}}.documents d ON d.doc_id = c.doc_id
@@ -559,9 +560,11 @@ class PgHybridRetriever(FusedRetriever):
     0.09, 3 score 0.23, 5 score 0.33, 10 score 0.5. There is no inverse document frequency: a
     common word counts as much as a rare one, so it is weaker evidence than BM25.
 
-    ``relevant`` is True when the best cosine reaches ``min_dense_score`` (as with FAISS) or the
-    best keyword score reaches ``min_keyword_score`` (default 0.3: five or more occurrences of the
-    question's words in one passage; an incidental match of one or two words stays below it).
+    ``relevant`` is True when the best cosine reaches ``min_dense_score`` (as with FAISS), the best
+    single sentence's cosine reaches ``min_sentence_score`` (as with FAISS), a card reaches
+    ``min_card_score``, or the best keyword score reaches ``min_keyword_score`` (default 0.3: five or
+    more occurrences of the question's words in one passage; an incidental match of one or two words
+    stays below it).
 
     Args:
         store: A ``PgVectorStore``.
@@ -572,6 +575,8 @@ class PgHybridRetriever(FusedRetriever):
         min_keyword_score: A keyword score that counts as relevant on its own (default 0.3).
         min_card_score: Relevance floor on the cosine similarity to a returned document card (default
             0.18, as with FAISS).
+        min_sentence_score: Relevance floor on the best single sentence's cosine similarity (default
+            0.28, as with FAISS).
         sentence_ranking: Also rank chunks by their best-matching sentence (default True).
     """
 
@@ -612,15 +617,20 @@ class PgHybridRetriever(FusedRetriever):
         ]
         best_dense = float(rows[0][12] or 0.0) if rows else 0.0
         best_kw = float(rows[0][13] or 0.0) if rows else 0.0
+        best_sentence = float(rows[0][14] or 0.0) if rows else 0.0
         best_card = max((p.dense_score for p in passages if p.chunk.is_card), default=0.0)
         relevant = bool(rows) and (
-            best_dense >= self.min_dense_score or best_kw >= self.min_keyword_score or best_card >= self.min_card_score
+            best_dense >= self.min_dense_score
+            or best_kw >= self.min_keyword_score
+            or best_card >= self.min_card_score
+            or best_sentence >= self.min_sentence_score
         )
         return RetrievalResult(
             passages=passages,
             relevant=relevant,
             best_dense=best_dense,
             best_bm25=best_kw,
+            best_sentence=best_sentence,
             timings={"sql_s": time.perf_counter() - t0},
             query_vector=qv,
         )

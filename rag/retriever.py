@@ -101,6 +101,7 @@ class RetrievalResult:
     relevant: bool
     best_dense: float = 0.0
     best_bm25: float = 0.0
+    best_sentence: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = None
 
@@ -147,6 +148,10 @@ class FusedRetriever:
         min_card_score: Relevance floor on the cosine similarity to a document card, the one-line
             metadata passage of a document (default 0.18): questions about a document itself
             ("who wrote it?") share few words with anything, so a card counts at a lower similarity.
+        min_sentence_score: Relevance floor on the cosine similarity to the best-matching single
+            sentence (default 0.28; only with ``sentence_ranking``): a question that paraphrases one
+            sentence ("What does joint working require?") matches that sentence better than the whole
+            chunk around it, whose similarity can fall below ``min_dense_score``.
         sentence_ranking: Also rank chunks by their best-matching sentence (default True; ``rag.sentences``).
     """
 
@@ -155,7 +160,7 @@ class FusedRetriever:
 
     def __init__(
         self, store: Any, embedder: Any, *, candidates: int = 30, rrf_k: int = 60, min_dense_score: float = 0.25,
-        min_card_score: float = 0.18, sentence_ranking: bool = True,
+        min_card_score: float = 0.18, min_sentence_score: float = 0.28, sentence_ranking: bool = True,
     ) -> None:
         if candidates < 1:
             raise ValueError("candidates must be at least 1")
@@ -167,6 +172,7 @@ class FusedRetriever:
         self.rrf_k = rrf_k
         self.min_dense_score = min_dense_score
         self.min_card_score = min_card_score
+        self.min_sentence_score = min_sentence_score
         self.sentence_ranking = sentence_ranking
 
     def run(self, question: str, k: int = 4) -> RetrievalResult:
@@ -250,12 +256,19 @@ class HybridRetriever(FusedRetriever):
         best_dense = max((s for _, s in dense), default=0.0)
         best_bm25 = max((s for _, s in lexical), default=0.0)
         best_card = max((sc for cid, sc in dense if self.store.chunks[cid].is_card), default=0.0)
-        relevant = best_dense >= self.min_dense_score or best_bm25 >= self.min_bm25_score or best_card >= self.min_card_score
+        best_sentence = max((s for _, s in sentences), default=0.0)
+        relevant = (
+            best_dense >= self.min_dense_score
+            or best_bm25 >= self.min_bm25_score
+            or best_card >= self.min_card_score
+            or best_sentence >= self.min_sentence_score
+        )
         return RetrievalResult(
             passages=passages,
             relevant=relevant,
             best_dense=best_dense,
             best_bm25=best_bm25,
+            best_sentence=best_sentence,
             timings={"dense_s": t1 - t0, "sentences_s": t_sent - t1, "bm25_s": t2 - t_sent},
             query_vector=qv,
         )

@@ -116,6 +116,7 @@ def make_retriever(store: AnyStore, embedder: Any, settings: Settings) -> AnyRet
         rrf_k=settings.rrf_k,
         min_dense_score=settings.min_dense_score,
         min_card_score=settings.min_card_score,
+        min_sentence_score=settings.min_sentence_score,
         sentence_ranking=settings.sentence_ranking,
     )
     if getattr(store, "kind", "") == "pgvector":

@@ -133,3 +133,16 @@ def write_one_sentence_answer_corpus(folder: Path) -> tuple[Path, str]:
             f"and the {topic} mission is reviewed each year by the missions team."
         )
     return folder, "What is the time horizon for the levelling up missions?"
+
+
+def write_paraphrase_corpus(folder: Path) -> Path:
+    """One paragraph about several things, one sentence of which says what joint working requires:
+    the whole chunk is far from a question paraphrasing that sentence, the sentence itself is close."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "article.txt").write_text(
+        "Councils face rising energy bills and many leisure centres may close this winter. Budgets for parks, "
+        "libraries and bus services are under pressure after a decade of cuts. Joint working requires a shared "
+        "vision, new ways of working and the right governance structures. Several regions have published new "
+        "growth plans, and mayors want longer funding settlements with fewer competitions for small pots of money."
+    )
+    return folder

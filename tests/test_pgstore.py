@@ -517,3 +517,22 @@ def test_pgvector_ranks_by_the_best_sentence_too_and_drops_a_chunks_sentences_wi
     Indexer(settings, embedder).run([docs], progress=False)
     kept = {c.chunk_id for c in load_store(settings, embedder).chunks.values()}
     assert sentence_rows() and sentence_rows() <= kept  # the removed file's sentences went with its chunks
+
+
+@pytest.mark.pg
+def test_pgvector_counts_a_question_paraphrasing_one_sentence_as_relevant_as_faiss_does(dsn, pg_schema, embedder, tmp_path):
+    from fakes import write_paraphrase_corpus
+    from rag.indexer import Indexer
+    from rag.storage import make_retriever
+
+    docs = write_paraphrase_corpus(tmp_path / "docs")
+    results = {}
+    for kind in ("faiss", "pgvector"):
+        settings = Settings().replace(store=kind, pg_dsn=dsn, pg_schema=pg_schema, index_dir=tmp_path / "idx")
+        store, _ = Indexer(settings, embedder).run([docs], progress=False)
+        results[kind] = make_retriever(store, embedder, settings).run("What does joint working require?")
+        if kind == "pgvector":
+            store.close()
+    pg, faiss = results["pgvector"], results["faiss"]
+    assert pg.best_sentence == pytest.approx(faiss.best_sentence, abs=1e-3)
+    assert pg.best_dense < Settings().min_dense_score <= Settings().min_sentence_score <= pg.best_sentence and pg.relevant

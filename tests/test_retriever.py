@@ -44,7 +44,7 @@ class RankingRetriever(FusedRetriever):
 
     def _search(self, question: str, k: int) -> RetrievalResult:
         self.queries.append(question)
-        return RetrievalResult([self.passages[i] for i in self.rankings[question][:k]], True, 0.5, 1.0, {"dense_s": 0.01})
+        return RetrievalResult([self.passages[i] for i in self.rankings[question][:k]], True, 0.5, 1.0, timings={"dense_s": 0.01})
 
 
 def test_a_question_naming_a_document_is_searched_with_and_without_the_name_and_the_rankings_fused():
@@ -84,3 +84,23 @@ def test_a_chunk_whose_one_sentence_answers_ranks_higher_with_the_sentence_ranki
 
     on, off = rank(True), rank(False)
     assert on < off, (on, off)
+
+
+def test_a_question_paraphrasing_one_sentence_counts_as_relevant_though_its_chunk_is_below_the_floor(tmp_path, embedder):
+    from fakes import write_paraphrase_corpus
+    from rag.config import Settings
+    from rag.indexer import Indexer
+    from rag.storage import make_retriever
+
+    settings = Settings().replace(index_dir=tmp_path / "idx")
+    store, _ = Indexer(settings, embedder).run([write_paraphrase_corpus(tmp_path / "docs")], progress=False)
+    retriever = make_retriever(store, embedder, settings)
+    result = retriever.run("What does joint working require?")
+    assert result.best_dense < settings.min_dense_score and result.best_bm25 < settings.min_bm25_score
+    assert result.best_sentence >= settings.min_sentence_score and result.relevant
+    # Without the sentence floor, the same question is found irrelevant and would be declined unread.
+    strict = make_retriever(store, embedder, settings.replace(min_sentence_score=1.0)).run("What does joint working require?")
+    assert not strict.relevant
+    for off_topic in ("What is the capital of France?", "Write me a poem about the sea."):
+        res = retriever.run(off_topic)
+        assert res.best_sentence < settings.min_sentence_score and not res.relevant, off_topic
