@@ -18,12 +18,13 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import LoadError
+from .lists import NumberedList, numbered_lists
 from .types import CARD_PREFIX, Document
 
 log = logging.getLogger(__name__)
@@ -439,7 +440,7 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, sourc
 
     title = str(meta.get("title") or info.get("title") or (headings[0][1] if headings else "") or path.stem)
     metadata = {**{k: v for k, v in info.items() if k != "title"}, **{k: v for k, v in meta.items() if k != "title"}}
-    card = document_card(title, metadata)
+    card = document_card(title, metadata, numbered_lists(text))
     if card:
         # The card opens page 1; every offset found in the body moves by its length.
         shift = len(card) + 2
@@ -469,16 +470,18 @@ def _readable_date(value: Any) -> str:
     return str(value).strip()
 
 
-def document_card(title: str, metadata: dict[str, Any]) -> str:
-    """One line stating what a document is, from its metadata; empty when there is nothing but a title.
+def document_card(title: str, metadata: dict[str, Any], lists: Sequence[NumberedList] = ()) -> str:
+    """One line stating what a document is, from its metadata and the numbered lists of its text
+    (``rag.lists.numbered_lists``); empty when there is nothing but a title.
 
     ``About this document: "TITLE", an article written by AUTHOR, published by PUBLISHER on DATE.
-    Licence: LICENCE.`` (``kind``, e.g. "article" or "report", defaults to "document").
+    Licence: LICENCE. It numbers 12 missions, Mission One to Mission Twelve.`` (``kind``, e.g.
+    "article" or "report", defaults to "document").
     """
     author = str(metadata.get("author") or "").strip()
     publisher = str(metadata.get("publisher") or "").strip()
     date = str(metadata.get("date") or "").strip()
-    if not (author or publisher or date):
+    if not (author or publisher or date or lists):
         return ""
     kind = str(metadata.get("kind") or "document").strip()
     line = f'{CARD_PREFIX}"{" ".join(title.split())}", a {kind}'
@@ -492,6 +495,8 @@ def document_card(title: str, metadata: dict[str, Any]) -> str:
     licence = str(metadata.get("licence") or metadata.get("license") or "").strip()
     if licence:
         line += f" Licence: {licence}."
+    if lists:
+        line += f" It numbers {'; '.join(n.describe() for n in lists)}."
     return " ".join(line.split())
 
 

@@ -51,6 +51,15 @@ def test_a_document_without_author_publisher_or_date_gets_no_card(tmp_path):
     assert load_document(plain).text.startswith("Notes")
 
 
+def test_the_card_names_the_numbered_lists_of_the_text_so_their_length_is_citable(tmp_path):
+    doc = load_document(WHITE_PAPER)
+    card = doc.text.split("\n\n", 1)[0]
+    assert card.endswith("Licence: Open Government Licence v3.0. It numbers 12 missions, Mission One to Mission Twelve.")
+    plain = tmp_path / "steps.txt"
+    plain.write_text("How to apply\n\nStep 1: register.\n\nStep 2: fill in the form.\n\nStep 3: send it.\n", encoding="utf-8")
+    assert load_document(plain).text.startswith('About this document: "How to apply", a document. It numbers 3 steps, Step 1 to Step 3.')
+
+
 def test_article_metadata_comes_from_the_sidecar():
     doc = load_document(ARTICLE)
     assert doc.title == "Levelling Up is a clarion call for better collaboration across public services"

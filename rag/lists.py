@@ -1,0 +1,108 @@
+"""Labelled lists: "Mission One: …" to "Mission Twelve: …", "Step 1. …", "Article 12: …".
+
+A policy document often numbers what it sets out, and a chunker cuts such a list into several
+passages. Two things use the labels: the context builder keeps a list that runs over several
+passages in one window (``rag.context``), and the document card names the list and its length
+("It numbers 12 missions, Mission One to Mission Twelve."), so "How many missions are there?" finds
+its answer in one cited line (``rag.loaders.document_card``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: A labelled list item opening a line: "Mission Four (digital connectivity): …", "Step 2: …", "Article 12. …".
+_LABELLED_ITEM = re.compile(
+    r"^\s*([A-Z][A-Za-z]{2,20})\s+(\d{1,3}|[A-Za-z]+)\b(?:\s*\([^)\n]{0,60}\))?\s*[:.\u2013\u2014-]\s",
+    re.MULTILINE,
+)
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+
+
+def list_items(text: str) -> list[tuple[str, int]]:
+    """(label, number) of each labelled list item opening a line of ``text``, in order: "Mission
+    Four (digital connectivity): By 2030 …" is ("mission", 4), "Step 2: …" is ("step", 2)."""
+    out = []
+    for m in _LABELLED_ITEM.finditer(text):
+        word = m.group(2).lower()
+        number = int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
+        if number is not None:
+            out.append((m.group(1).lower(), number))
+    return out
+
+
+
+@dataclass(frozen=True)
+class NumberedList:
+    """A run of items with one label numbered 1 to ``count`` in order, as the document writes them."""
+
+    label: str
+    count: int
+    first: str
+    last: str
+
+    def describe(self) -> str:
+        """``12 missions, Mission One to Mission Twelve``."""
+        return f"{self.count} {plural(self.label.lower())}, {self.first} to {self.last}"
+
+
+def plural(word: str) -> str:
+    """English plural of a label word: mission -> missions, priority -> priorities, box -> boxes."""
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(?:s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
+
+
+def numbered_lists(text: str, min_items: int = 3) -> list[NumberedList]:
+    """The labelled lists of ``text`` numbered from 1 with at least ``min_items`` items (default 3),
+    in order of first appearance; each label's longest such run."""
+    best: dict[str, NumberedList] = {}
+    runs: dict[str, tuple[int, str, str]] = {}  # label -> (count so far, first name, last name)
+    for m in _LABELLED_ITEM.finditer(text):
+        label, word = m.group(1), m.group(2)
+        number = int(word) if word.isdigit() else _NUMBER_WORDS.get(word.lower())
+        if number is None:
+            continue
+        key = label.lower()
+        name = f"{label} {word}"
+        count, first, _ = runs.get(key, (0, "", ""))
+        if number == 1:
+            runs[key] = (1, name, name)
+        elif number == count + 1:
+            runs[key] = (number, first, name)
+        else:
+            runs.pop(key, None)
+            continue
+        count, first, last = runs[key]
+        if count >= min_items and count > (best[key].count if key in best else 0):
+            best[key] = NumberedList(label, count, first, last)
+    return list(best.values())
+
+
+def list_blocks(texts: list[str]) -> list[tuple[int, int]]:
+    """``texts`` (consecutive passages) cut into [start, end) blocks: a passage whose first labelled
+    item continues the last item of the passage before it (same label, next number) joins its block;
+    every other passage starts a block of its own."""
+    blocks: list[tuple[int, int]] = []
+    last: tuple[str, int] | None = None
+    for i, text in enumerate(texts):
+        items = list_items(text)
+        continues = bool(items) and last is not None and items[0] == (last[0], last[1] + 1)
+        if continues and blocks:
+            blocks[-1] = (blocks[-1][0], i + 1)
+        else:
+            blocks.append((i, i + 1))
+        if items:
+            last = items[-1]
+        elif not continues:
+            last = None
+    return blocks
