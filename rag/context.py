@@ -29,7 +29,6 @@ from typing import Protocol
 import numpy as np
 
 from .generator import Backend
-from .lists import list_blocks
 from .prompts import ANSWER_STYLES, SYSTEM, ChatPrompt, answer_tail, format_context, format_more
 from .types import Chunk, Passage
 
@@ -180,31 +179,19 @@ class ContextBuilder:
 
     def _runs(self, cards: list[Passage], body: list[Passage]) -> list[list[Passage]]:
         """Consecutive body passages packed under ``window_tokens`` (the cards' tokens counted in),
-        cut at a heading once a window is half full. A numbered list that runs over several passages
-        ("Mission One: …" to "Mission Twelve: …", ``list_blocks``) is kept in one window when it fits
-        in one: the window is cut before the list rather than inside it, and not at its headings."""
+        cut at a heading once a window is half full."""
         budget = self.window_tokens - sum(self.backend.count_tokens(p.text) + 8 for p in cards) - 20
-        costs = [self.backend.count_tokens(p.text) + 8 for p in body]
         runs: list[list[Passage]] = []
         run: list[Passage] = []
         used = 0
-        for start, end in list_blocks([p.text for p in body]):
-            block = body[start:end]
-            block_cost = sum(costs[start:end])
-            if end - start > 1 and block_cost <= budget:
-                if run and used + block_cost > budget:
-                    runs.append(run)
-                    run, used = [], 0
-                run.extend(block)
-                used += block_cost
-                continue
-            for p, cost in zip(block, costs[start:end]):
-                new_section = bool(run) and p.chunk.heading != run[-1].chunk.heading
-                if run and (used + cost > budget or (new_section and used > budget // 2)):
-                    runs.append(run)
-                    run, used = [], 0
-                run.append(p)
-                used += cost
+        for p in body:
+            cost = self.backend.count_tokens(p.text) + 8
+            new_section = bool(run) and p.chunk.heading != run[-1].chunk.heading
+            if run and (used + cost > budget or (new_section and used > budget // 2)):
+                runs.append(run)
+                run, used = [], 0
+            run.append(p)
+            used += cost
         if run:
             runs.append(run)
         return runs

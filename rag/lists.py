@@ -1,10 +1,9 @@
 """Labelled lists: "Mission One: …" to "Mission Twelve: …", "Step 1. …", "Article 12: …".
 
 A policy document often numbers what it sets out, and a chunker cuts such a list into several
-passages. Two things use the labels: the context builder keeps a list that runs over several
-passages in one window (``rag.context``), and the document card names the list and its length
-("It numbers 12 missions, Mission One to Mission Twelve."), so "How many missions are there?" finds
-its answer in one cited line (``rag.loaders.document_card``).
+passages, none of which says how long the list is. The document card names each list and its length
+("It numbers 12 missions, Mission One to Mission Twelve."; ``rag.loaders.document_card``), so "How
+many missions are there?" finds its answer in one cited line.
 """
 
 from __future__ import annotations
@@ -24,19 +23,6 @@ _NUMBER_WORDS = {
         "seventeen eighteen nineteen twenty".split()
     )
 }
-
-
-def list_items(text: str) -> list[tuple[str, int]]:
-    """(label, number) of each labelled list item opening a line of ``text``, in order: "Mission
-    Four (digital connectivity): By 2030 …" is ("mission", 4), "Step 2: …" is ("step", 2)."""
-    out = []
-    for m in _LABELLED_ITEM.finditer(text):
-        word = m.group(2).lower()
-        number = int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
-        if number is not None:
-            out.append((m.group(1).lower(), number))
-    return out
-
 
 
 @dataclass(frozen=True)
@@ -86,23 +72,3 @@ def numbered_lists(text: str, min_items: int = 3) -> list[NumberedList]:
         if count >= min_items and count > (best[key].count if key in best else 0):
             best[key] = NumberedList(label, count, first, last)
     return list(best.values())
-
-
-def list_blocks(texts: list[str]) -> list[tuple[int, int]]:
-    """``texts`` (consecutive passages) cut into [start, end) blocks: a passage whose first labelled
-    item continues the last item of the passage before it (same label, next number) joins its block;
-    every other passage starts a block of its own."""
-    blocks: list[tuple[int, int]] = []
-    last: tuple[str, int] | None = None
-    for i, text in enumerate(texts):
-        items = list_items(text)
-        continues = bool(items) and last is not None and items[0] == (last[0], last[1] + 1)
-        if continues and blocks:
-            blocks[-1] = (blocks[-1][0], i + 1)
-        else:
-            blocks.append((i, i + 1))
-        if items:
-            last = items[-1]
-        elif not continues:
-            last = None
-    return blocks

@@ -147,31 +147,3 @@ def test_hints_name_the_best_ranked_passages_by_their_number_in_the_prompt(two_d
     assert f"closest to the question: [{numbers[9]}], [{numbers[1]}]." in ctx.prompt.tail
     plain = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=10_000).run("q", two_docs, _ranked(two_docs, [9]), k=4)
     assert "closest to the question" not in plain.prompt.tail
-
-
-def _step(n: int, word: str) -> str:
-    return f"Step {n}: " + " ".join([word] * 26) + "."
-
-
-def test_a_numbered_list_running_over_several_passages_is_kept_in_one_window():
-    filler = [_para(f"f{i}") for i in range(3)]
-    steps = [_step(n, f"s{n}") for n in (1, 2, 3)]
-    store = _store({"Guide": [*filler, *steps, _para("after")]})
-    builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=150)
-    step_ids = {cid for cid, c in store.chunks.items() if c.text.startswith("Step")}
-    windows = builder.windows(store)
-    assert any(step_ids <= w.chunk_ids for w in windows)
-    # The same passages without their labels are cut apart, at a heading or by the budget.
-    plain = _store({"Guide": [*filler, *(s.split(": ", 1)[1] for s in steps), _para("after")]})
-    fresh = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=150)
-    assert not any(step_ids <= w.chunk_ids for w in fresh.windows(plain))
-
-
-def test_a_numbered_list_longer_than_a_window_is_cut_like_other_passages():
-    steps = [_step(n, f"s{n}") for n in range(1, 9)]
-    store = _store({"Guide": steps})
-    builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=150)
-    windows = builder.windows(store)
-    assert len(windows) > 1 and set().union(*(w.chunk_ids for w in windows)) == set(store.chunks)
-    for w in windows:
-        assert builder.backend.count_tokens(w.context) <= 150 + 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.lists import NumberedList, list_blocks, list_items, numbered_lists, plural
+from rag.lists import NumberedList, numbered_lists, plural
 
 MISSIONS = (
     "Levelling Up Missions\n\nBoost productivity, pay, jobs and living standards\n\n"
@@ -15,9 +15,10 @@ MISSIONS = (
 )
 
 
-def test_line_opening_labels_with_number_words_or_digits_are_items_and_mentions_inside_a_line_are_not():
-    assert list_items(MISSIONS) == [("mission", 1), ("mission", 2), ("mission", 3), ("mission", 4)]
-    assert list_items("Step 2: wash.\nStep 3. dry.\nPublished 2 February 2022\nWe met Step 4: later.") == [("step", 2), ("step", 3)]
+def test_only_labels_opening_a_line_are_items_whatever_their_number_form():
+    steps = "Step 1: wash.\nStep 2. rinse.\nWe then reach Step 3: later.\nStep 3 (dry): dry.\n"
+    assert numbered_lists(steps) == [NumberedList("Step", 3, "Step 1", "Step 3")]
+    assert numbered_lists("Published 1 May\nPublished 2 May\nPublished 3 May\n") == []
 
 
 def test_a_list_is_a_run_numbered_from_one_and_is_named_by_its_first_and_last_items():
@@ -41,16 +42,3 @@ def test_only_runs_of_three_or_more_numbered_from_one_count(text, expected):
 @pytest.mark.parametrize(("word", "expected"), [("mission", "missions"), ("priority", "priorities"), ("day", "days"), ("box", "boxes")])
 def test_label_words_are_made_plural(word, expected):
     assert plural(word) == expected
-
-
-def test_a_passage_joins_the_block_before_it_only_when_its_first_item_continues_the_list():
-    texts = [
-        "Introduction with no list.",
-        "Mission One: a.\n\nMission Two: b.",
-        "Mission Three: c.",
-        "A paragraph between.",
-        "Mission Four: d.",  # the list was interrupted: a block of its own
-        "Step 1: x.",
-        "Step 3: y.",  # skips a number
-    ]
-    assert list_blocks(texts) == [(0, 1), (1, 3), (3, 4), (4, 5), (5, 6), (6, 7)]
