@@ -42,14 +42,14 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 101-question
-# suite (README, Evaluation): answerable 0.639, declined 0.862, faithfulness 1.000, recall@10 1.000.
-SEED_GATE := --fail-under answerable_correct=0.61 --fail-under declined_correctly=0.82 \
+# suite (README, Evaluation): answerable 0.653, declined 0.862, faithfulness 1.000, recall@10 1.000.
+SEED_GATE := --fail-under answerable_correct=0.64 --fail-under declined_correctly=0.84 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.727, declined 0.800 (injection 1.000), faithfulness 0.990, recall@10 0.964.
-WP_GATE := --fail-under answerable_correct=0.69 --fail-under declined_correctly=0.76 \
+# answerable 0.709, declined 0.800 (injection 1.000), faithfulness 0.981, recall@10 0.982.
+WP_GATE := --fail-under answerable_correct=0.69 --fail-under declined_correctly=0.78 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
