@@ -1,4 +1,4 @@
-"""Labelled lists: which lines are numbered items, which runs count as a list, and how passages join."""
+"""Labelled lists: which lines are numbered items, which runs count as a list, and how one is named."""
 
 from __future__ import annotations
 
