@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .citations import split_sentences
+from .injection import is_planted_instruction
 from .retriever import tokenize
 from .types import Passage, Sentence
 
@@ -72,7 +73,7 @@ class QuoteFallback:
         scored = []
         for n in searched:
             for sentence in split_sentences(passages[n - 1].text):
-                if len(sentence.split()) < self.min_words:
+                if len(sentence.split()) < self.min_words or is_planted_instruction(sentence):
                     continue
                 words = set(tokenize(sentence))
                 score = len(words & q_words) + 0.5 * len(words & d_words)
