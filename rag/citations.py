@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .numbers import NUMBER_WORDS
 from .retriever import tokenize
 
 _MARKER = re.compile(r"\[\s*(?:(?:passages?|sources?|p)\s*)?(\d{1,4}(?:\s*(?:,|;|and|&|-|–)\s*\d{1,4})*)\s*\]", re.IGNORECASE)
@@ -273,15 +274,7 @@ def is_extractive(
 
 #: Numbers a passage may spell out ("three new Innovation Accelerators", "Mission Twelve") that an
 #: answer writes in digits.
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)} | {
-    "hundred": "100", "thousand": "1000", "dozen": "12",
-}
+_NUMBER_WORDS = {w: str(v) for w, v in NUMBER_WORDS.items()}
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 

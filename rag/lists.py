@@ -11,18 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .numbers import number_value
+
 #: A labelled list item opening a line: "Mission Four (digital connectivity): …", "Step 2: …", "Article 12. …".
 _LABELLED_ITEM = re.compile(
     r"^\s*([A-Z][A-Za-z]{2,20})\s+(\d{1,3}|[A-Za-z]+)\b(?:\s*\([^)\n]{0,60}\))?\s*[:.\u2013\u2014-]\s",
     re.MULTILINE,
 )
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split()
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ def numbered_lists(text: str, min_items: int = 3) -> list[NumberedList]:
     runs: dict[str, tuple[int, str, str]] = {}  # label -> (count so far, first name, last name)
     for m in _LABELLED_ITEM.finditer(text):
         label, word = m.group(1), m.group(2)
-        number = int(word) if word.isdigit() else _NUMBER_WORDS.get(word.lower())
+        number = number_value(word)
         if number is None:
             continue
         key = label.lower()
