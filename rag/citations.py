@@ -298,6 +298,24 @@ def states_quantity(text: str) -> bool:
     return bool(_NUMBER.search(text) or _NUMBER_WORD.search(text) or _AMOUNT_WORD.search(text))
 
 
+_NAME = re.compile(r"\b[A-Z][\w'’&-]*")
+
+
+def names_something(text: str, question: str) -> bool:
+    """Whether ``text`` names a place, organisation or person that ``question`` does not: a
+    capitalised word that does not open its sentence and is not a word of the question ("The
+    pilots will be centred on Greater Manchester …" names; "Mutual Ventures has worked with
+    councils" does not, to "Which councils has Mutual Ventures worked with?")."""
+    asked = {w.lower() for w in _words(question)}
+    for sentence in split_sentences(strip_markers(text)):
+        for match in _NAME.finditer(sentence):
+            word = match.group(0).rstrip("'’-").lower()
+            opens = not sentence[: match.start()].strip(" \"'‘“(")
+            if not opens and word not in asked and word != "i":
+                return True
+    return False
+
+
 def unsupported_numbers(sentence: str, passages: Sequence[str]) -> set[str]:
     """Numbers in ``sentence`` that none of ``passages`` contains (a sign of invented figures).
 

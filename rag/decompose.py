@@ -56,9 +56,31 @@ def asks_for_quantity(question: str) -> bool:
 
 def is_polar(question: str) -> bool:
     """Whether ``question`` (its last question sentence) asks for a yes or no: "Is …?", "Does …?",
-    "Can …?"; a story before the question does not count. "What …?" and "Is it A or B?" are not
-    told apart from yes/no by this test alone, so callers use it only to *keep* a claim, never to drop one."""
-    return bool(_POLAR.match(question_sentence(question)))
+    "Can …?", also behind a frame ("According to Michael Gove, is the fund meant to work alone?");
+    a story before the question does not count. "What …?" and "Is it A or B?" are not told apart
+    from yes/no by this test alone, so callers use it only to *keep* a claim, never to drop one."""
+    return bool(_POLAR.match(_FRAME.sub("", question_sentence(question).strip())))
+
+
+#: Kinds of thing a document names one by one: "Which councils …?" is answered by naming councils.
+_NAMED_KINDS = (
+    r"(?:councils?|authorit(?:y|ies)|towns?|cit(?:y|ies)|count(?:y|ies)|countr(?:y|ies)|nations?|"
+    r"organi[sz]ations?|compan(?:y|ies)|firms?|charit(?:y|ies)|universit(?:y|ies)|colleges?|schools?|"
+    r"hospitals?|departments?|ministers?|ministr(?:y|ies)|mayors?|MPs?|leisure\s+centres?|town\s+centres?)"
+)
+_NAMES_QUESTION = re.compile(
+    rf"^{_OPENING}(?:(?:with|in|at|from|for|to|by|under|on|into|of)\s+)?(?:which|what)\s+(?:of\s+the\s+)?"
+    rf"(?:(?!(?:of|the|an?|{_AUX}|shall|may|might|must)\b)[\w'’-]+\s+){{0,3}}?{_NAMED_KINDS}\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_names(question: str) -> bool:
+    """Whether the (last) question sentence of ``question`` asks which places, organisations or
+    people of a kind ("Which councils will pilot …?", "Which 20 towns …?", "With which combined
+    authorities …?"). Such a question is answered by naming them, not by text that mentions the
+    kind ("… new agreements between councils, public bodies and communities …")."""
+    return bool(_NAMES_QUESTION.match(_FRAME.sub("", question_sentence(question).strip())))
 
 
 def question_sentence(part: str) -> str:

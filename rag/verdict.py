@@ -15,6 +15,13 @@ derived from the answer once every sentence has been checked against its passage
    question asks ("do not", "cannot", "never") already below ``negated_no_threshold``; one that
    negates nothing opens with "Yes" when it reaches ``yes_threshold``. Anything less certain gets
    no verdict: the checked sentences stand alone.
+4. an answer whose first sentence restates the question negated ("Can community-led regeneration
+   work with a stop-start funding stream?" → "Community-led regeneration cannot be achieved with a
+   stop-start funding stream …": most of the question's content words, and a negation the question
+   lacks) says "No" in so many words, and opens with "No" unless the judge is sure of yes (the judge
+   gave that pair 0.51, just above the bar for a negated answer). An answer restating the question
+   *without* a negation gets no such rule: "Is the fund the bulk of the spending?" restated without
+   "bulk" is no "Yes".
 
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
 written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts.
@@ -32,7 +39,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .citations import negation_count
-from .decompose import is_polar
+from .decompose import _FRAME, is_polar, question_sentence
+from .retriever import tokenize
 from .types import Sentence
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +61,13 @@ def negates(text: str, question: str) -> bool:
     return negation_count(text) % 2 != negation_count(question) % 2
 
 
+def restated_share(question: str, sentence: str) -> float:
+    """Share (0..1) of the content words of ``question`` (its question sentence, without a frame such
+    as "According to the article,") that ``sentence`` repeats, light-stemmed."""
+    asked = set(tokenize(_FRAME.sub("", question_sentence(question).strip())))
+    return len(asked & set(tokenize(sentence))) / len(asked) if asked else 0.0
+
+
 class VerdictLead:
     """Open a checked answer to a yes/no question with "Yes." or "No." when the answer settles it.
 
@@ -61,14 +76,27 @@ class VerdictLead:
         no_threshold: P(yes) below which any answer opens with "No" (default 0.3).
         negated_no_threshold: P(yes) below which an answer that negates the question opens with "No"
             (default 0.5).
+        restated_share: Share of the question's content words that an answer's first sentence must
+            repeat, with a negation the question lacks, to open with "No" at any P(yes) below
+            ``yes_threshold`` (default 0.75).
     """
 
-    def __init__(self, *, yes_threshold: float = 0.8, no_threshold: float = 0.3, negated_no_threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        yes_threshold: float = 0.8,
+        no_threshold: float = 0.3,
+        negated_no_threshold: float = 0.5,
+        restated_share: float = 0.75,
+    ) -> None:
         if not 0.0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1")
+        if not 0.5 <= restated_share <= 1.0:
+            raise ValueError("restated_share must be between 0.5 and 1")
         self.yes_threshold = yes_threshold
         self.no_threshold = no_threshold
         self.negated_no_threshold = negated_no_threshold
+        self.restated_share = restated_share
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "VerdictLead":
@@ -89,8 +117,10 @@ class VerdictLead:
         if p is None:
             return None
         negated = negates(text, question)
-        log.debug("verdict: P(yes)=%.2f, negated=%s", p, negated)
-        if p < (self.negated_no_threshold if negated else self.no_threshold):
+        first = sentences[0].text
+        restated = negates(first, question) and restated_share(question, first) >= self.restated_share
+        log.debug("verdict: P(yes)=%.2f, negated=%s, restated negated=%s", p, negated, restated)
+        if p < (self.negated_no_threshold if negated else self.no_threshold) or (restated and p < self.yes_threshold):
             return "No"
         return "Yes" if p >= self.yes_threshold and not negated else None
 

@@ -11,6 +11,7 @@ from rag.citations import (
     parse_markers,
     render,
     split_sentences,
+    names_something,
     states_quantity,
     strip_markers,
     unsupported_numbers,
@@ -216,3 +217,18 @@ def test_a_frame_that_is_itself_the_claim_is_kept():
 )
 def test_states_quantity_finds_numbers_amounts_fractions_and_multiples_only(text, amount):
     assert states_quantity(text) is amount
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "named"),
+    [
+        ("These pilots will be centred on Greater Manchester, the West Midlands and Glasgow City-Region [4].", "Which cities will host the pilots?", True),
+        ("Mutual Ventures has worked with councils on place-based strategies [7].", "Which councils has Mutual Ventures worked with?", False),
+        ("We will pilot a set of Community Covenant approaches: new agreements between councils [3].", "Which councils will pilot the Community Covenant approaches?", False),
+        ("Councils will pilot it. Sheffield is first.", "Which councils will pilot it?", False),
+        ("The first pilot is in Sheffield.", "Which councils will pilot it?", True),
+        ("We will also regenerate 20 of our towns and cities.", "Which 20 towns were chosen?", False),
+    ],
+)
+def test_names_something_wants_a_capitalised_name_the_question_lacks_inside_a_sentence(text, question, named):
+    assert names_something(text, question) is named

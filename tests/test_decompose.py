@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.decompose import QuestionSplitter, asks_for_quantity, is_polar, refers_back, situation_and_question
+from rag.decompose import QuestionSplitter, asks_for_names, asks_for_quantity, is_polar, refers_back, situation_and_question
 
 
 @pytest.fixture
@@ -81,6 +81,9 @@ def test_invalid_settings_are_refused():
         ("Is levelling up about making every place the same?", True),
         ("Can't councils bid on their own?", True),
         ("My wife and I both get the state pension. Will our housing benefit be reduced?", True),
+        ("According to Michael Gove, is the Levelling Up Fund meant to work on its own?", True),
+        ("In the White Paper, are the missions grouped?", True),
+        ("According to Michael Gove, what is the fund for?", False),
         ("What does the White Paper mean by social capital?", False),
         ("Who wrote the article?", False),
         ("I rent my flat. How much will I get?", False),
@@ -107,6 +110,27 @@ def test_is_polar_reads_the_question_sentence_for_an_opening_auxiliary(question,
 )
 def test_asks_for_quantity_reads_the_question_sentence_for_how_many_and_how_much(question, quantity):
     assert asks_for_quantity(question) is quantity
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Which councils will pilot the Community Covenant approaches?", True),
+        ("Which 20 towns and cities were chosen for the programme?", True),
+        ("With which combined authorities will the government open negotiations?", True),
+        ("Which of the UK's most successful cities lag behind?", True),
+        ("What organisation is the author from?", True),
+        ("I live in Wales. Which country should I pay my pension tax to?", True),
+        ("According to the article, which government minister is quoted?", True),
+        ("Which areas will get Education Investment Areas?", False),
+        ("Which round of the fund was announced?", False),
+        ("What does the council do?", False),
+        ("What percentage of primary school children should reach the standard?", False),
+        ("Who wrote the article?", False),
+    ],
+)
+def test_asks_for_names_reads_which_or_what_before_a_kind_of_named_thing(question, names):
+    assert asks_for_names(question) is names
 
 
 def test_the_situation_told_before_a_question_is_cut_from_the_question():

@@ -108,6 +108,16 @@ def test_a_how_many_question_answered_without_a_number_is_not_an_answer_whatever
     assert not counted.abstained and counted.stats.relevance == 0.9  # "One third" states an amount
 
 
+def test_a_which_councils_question_answered_without_naming_any_is_not_an_answer_whatever_the_judge_says():
+    judge = FakeJudge((CENTRES,), relevance=0.9)
+    answer = make(f"{CENTRES} [2].", judge=judge)[0].ask("Which councils run leisure centres that meet the criteria?")
+    assert answer.abstained and answer.reason is Reason.NOT_AN_ANSWER and answer.stats.relevance == 0.0
+    named = "Leisure centres run by Sheffield City Council do not meet the criteria for the energy support scheme"
+    judge = FakeJudge((named,), relevance=0.9)
+    answer = make(f"{named} [2].", judge=judge)[0].ask("Which councils run leisure centres that miss the criteria?")
+    assert not answer.abstained and answer.stats.relevance == 0.9
+
+
 def test_non_strict_keeps_a_cited_unsupported_sentence_flagged_and_strict_drops_it():
     draft = f"{POOLS} [1]. {CENTRES} [2]. Every pool will close next winter [1]."
     judge = FakeJudge((POOLS, CENTRES))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.types import Sentence
-from rag.verdict import VerdictLead, negates
+from rag.verdict import VerdictLead, negates, restated_share
 
 
 class Judge:
@@ -51,8 +51,27 @@ def test_a_negating_answer_never_opens_with_yes():
     assert VerdictLead().run(question, answer, Judge(0.95)) == answer
 
 
-def test_a_negating_answer_the_judge_reads_as_yes_gets_no_verdict():
-    assert VerdictLead().run(QUESTION, [NEGATED], Judge(0.6)) == [NEGATED]
+def test_a_negating_answer_the_judge_reads_as_yes_gets_no_verdict_unless_it_restates_the_question():
+    unrelated = supported("Operators can't pass the rising bills on to swimmers.", 3)
+    assert VerdictLead().run(QUESTION, [unrelated], Judge(0.6)) == [unrelated]
+
+
+def test_an_answer_restating_the_question_negated_opens_with_no_unless_the_judge_is_sure_of_yes():
+    question = "Can community-led regeneration work with a stop-start funding stream?"
+    restated = supported("Community-led regeneration cannot be achieved with a stop-start funding stream.", 7)
+    assert VerdictLead().run(question, [restated], Judge(0.51))[0].text.startswith("No. Community-led")
+    assert VerdictLead().run(QUESTION, [NEGATED], Judge(0.6))[0].text.startswith("No. Leisure centres")
+    assert VerdictLead().run(question, [restated], Judge(0.85)) == [restated]
+    assert VerdictLead(restated_share=1.0).run(question, [restated], Judge(0.51)) == [restated]  # "work" is not repeated
+    affirmed = supported("Community-led regeneration can work with a stop-start funding stream.", 7)
+    assert VerdictLead().run(question, [affirmed], Judge(0.51)) == [affirmed]  # restated, not negated: no rule
+
+
+def test_restated_share_counts_the_question_words_without_its_frame():
+    question = "According to the article, can community-led regeneration work with a stop-start funding stream?"
+    assert restated_share(question, "Community-led regeneration cannot be achieved with a stop-start funding stream.") == 7 / 8  # all but "work"
+    with pytest.raises(ValueError, match="restated_share"):
+        VerdictLead(restated_share=0.2)
 
 
 @pytest.mark.parametrize(
