@@ -301,19 +301,41 @@ def states_quantity(text: str) -> bool:
 _NAME = re.compile(r"\b[A-Z][\w'’&-]*")
 
 
-def names_something(text: str, question: str) -> bool:
-    """Whether ``text`` names a place, organisation or person that ``question`` does not: a
-    capitalised word that does not open its sentence and is not a word of the question ("The
-    pilots will be centred on Greater Manchester …" names; "Mutual Ventures has worked with
-    councils" does not, to "Which councils has Mutual Ventures worked with?")."""
+def names_near(text: str, kind: re.Pattern[str], question: str, *, window: int = 6) -> bool | None:
+    """Whether ``text`` names, near a mention of ``kind``, something ``question`` does not: a
+    capitalised word within ``window`` words (default 6) of "councils", "towns" …, that is not a
+    word of the question nor the first word of a sentence. None when ``text`` never mentions the
+    kind: then it may name them without the word ("DLUHC's second headquarters in Wolverhampton" to
+    "Which town is DLUHC moving to?"), and this test cannot tell.
+
+    "… trailblazer deeper devolution deals with the West Midlands and Greater Manchester combined
+    authorities" names; "… in our experience working with councils and their partners to develop
+    place-based strategies …" does not, to "Which councils has Mutual Ventures worked with?"."""
     asked = {w.lower() for w in _words(question)}
+    mentioned = False
     for sentence in split_sentences(strip_markers(text)):
-        for match in _NAME.finditer(sentence):
-            word = match.group(0).rstrip("'’-").lower()
-            opens = not sentence[: match.start()].strip(" \"'‘“(")
-            if not opens and word not in asked and word != "i":
+        tokens = [(m.start(), m.group(0)) for m in re.finditer(r"[\w'’&-]+", sentence)]
+        spans = [m.span() for m in kind.finditer(sentence)]
+        if not spans:
+            continue
+        mentioned = True
+        for i, (start, token) in enumerate(tokens):
+            if not _NAME.fullmatch(token):
+                continue
+            word = token.rstrip("'’-").lower()
+            if i == 0 or word in asked or word == "i":
+                continue  # a sentence's first word is capitalised whatever it is
+            if any(_word_gap(tokens, start, s, e) <= window for s, e in spans):
                 return True
-    return False
+    return False if mentioned else None
+
+
+def _word_gap(tokens: list[tuple[int, str]], at: int, start: int, end: int) -> int:
+    """How many tokens lie between the token starting at ``at`` and the span ``start:end``."""
+    if start <= at < end:
+        return 0
+    lo, hi = (at, start) if at < start else (end - 1, at)
+    return sum(1 for pos, _ in tokens if lo < pos < hi)
 
 
 def unsupported_numbers(sentence: str, passages: Sequence[str]) -> set[str]:

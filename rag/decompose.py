@@ -63,24 +63,38 @@ def is_polar(question: str) -> bool:
 
 
 #: Kinds of thing a document names one by one: "Which councils …?" is answered by naming councils.
-_NAMED_KINDS = (
-    r"(?:councils?|authorit(?:y|ies)|towns?|cit(?:y|ies)|count(?:y|ies)|countr(?:y|ies)|nations?|"
-    r"organi[sz]ations?|compan(?:y|ies)|firms?|charit(?:y|ies)|universit(?:y|ies)|colleges?|schools?|"
-    r"hospitals?|departments?|ministers?|ministr(?:y|ies)|mayors?|MPs?|leisure\s+centres?|town\s+centres?)"
+#: One pattern per kind, singular and plural.
+NAMED_KINDS: tuple[str, ...] = (
+    r"leisure\s+centres?", r"town\s+centres?", r"councils?", r"(?:local\s+|combined\s+)?authorit(?:y|ies)", r"towns?", r"cit(?:y|ies)", r"count(?:y|ies)",
+    r"countr(?:y|ies)", r"nations?", r"organi[sz]ations?", r"compan(?:y|ies)", r"firms?", r"charit(?:y|ies)",
+    r"universit(?:y|ies)", r"colleges?", r"schools?", r"hospitals?", r"departments?", r"ministers?",
+    r"ministr(?:y|ies)", r"mayors?", r"MPs?",
 )
 _NAMES_QUESTION = re.compile(
     rf"^{_OPENING}(?:(?:with|in|at|from|for|to|by|under|on|into|of)\s+)?(?:which|what)\s+(?:of\s+the\s+)?"
-    rf"(?:(?!(?:of|the|an?|{_AUX}|shall|may|might|must)\b)[\w'’-]+\s+){{0,3}}?{_NAMED_KINDS}\b",
+    rf"(?:(?!(?:of|the|an?|{_AUX}|shall|may|might|must)\b)[\w'’-]+\s+){{0,3}}?"
+    rf"(?:{'|'.join(f'({k})' for k in NAMED_KINDS)})\b",
     re.IGNORECASE,
 )
 
 
+def asked_kind(question: str) -> re.Pattern[str] | None:
+    """The kind of named thing the (last) question sentence of ``question`` asks for, as a pattern
+    that finds it in a text ("Which councils will pilot …?" → councils or council), or None.
+
+    "Which councils will pilot …?", "Which 20 towns …?", "With which combined authorities …?" ask
+    for names; a text that mentions the kind with no name near it ("… new agreements between
+    councils, public bodies and communities …") does not answer them (``citations.names_near``)."""
+    match = _NAMES_QUESTION.match(_FRAME.sub("", question_sentence(question).strip()))
+    if not match:
+        return None
+    kind = next(NAMED_KINDS[i] for i, g in enumerate(match.groups()) if g is not None)
+    return re.compile(rf"\b{kind}\b", re.IGNORECASE)
+
+
 def asks_for_names(question: str) -> bool:
-    """Whether the (last) question sentence of ``question`` asks which places, organisations or
-    people of a kind ("Which councils will pilot …?", "Which 20 towns …?", "With which combined
-    authorities …?"). Such a question is answered by naming them, not by text that mentions the
-    kind ("… new agreements between councils, public bodies and communities …")."""
-    return bool(_NAMES_QUESTION.match(_FRAME.sub("", question_sentence(question).strip())))
+    """Whether ``question`` asks which councils, towns, organisations, … (``asked_kind``)."""
+    return asked_kind(question) is not None
 
 
 def question_sentence(part: str) -> str:

@@ -29,12 +29,12 @@ from .citations import (
     claim_content,
     content_overlap,
     is_extractive,
-    names_something,
+    names_near,
     states_quantity,
     strip_markers,
     unsupported_numbers,
 )
-from .decompose import asks_for_names, asks_for_quantity, is_polar
+from .decompose import asked_kind, asks_for_quantity, is_polar
 from .retriever import tokenize
 from .types import Passage, Sentence
 
@@ -184,16 +184,17 @@ class Verifier:
         amount (``decompose.asks_for_quantity``, ``citations.states_quantity``): that is 0.0 in any
         mode, without asking the judge, which reads "Fifth, the government will create a new regime
         to oversee its missions" as an answer to "How many missions are there?". Likewise a question
-        asking which councils, towns, organisations … is not answered by text that names none
-        (``decompose.asks_for_names``, ``citations.names_something``): "We will pilot … new
-        agreements between councils, public bodies and communities" to "Which councils will pilot
-        the Community Covenant approaches?".
+        asking which councils, towns, organisations … is not answered by text that mentions them
+        with no name near (``decompose.asked_kind``, ``citations.names_near``): "We will pilot …
+        new agreements between councils, public bodies and communities" to "Which councils will
+        pilot the Community Covenant approaches?".
         """
         if asks_for_quantity(question) and not states_quantity(text):
             log.debug("not an answer: %r asks for a number and the text states none", question)
             return 0.0
-        if asks_for_names(question) and not names_something(text, question):
-            log.debug("not an answer: %r asks which ones and the text names none", question)
+        kind = asked_kind(question)
+        if kind is not None and names_near(text, kind, question) is False:
+            log.debug("not an answer: %r asks which ones and the text mentions them without a name", question)
             return 0.0
         if self.mode != "llm" or self.judge is None:
             return None

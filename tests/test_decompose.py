@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.decompose import QuestionSplitter, asks_for_names, asks_for_quantity, is_polar, refers_back, situation_and_question
+from rag.decompose import QuestionSplitter, asked_kind, asks_for_names, asks_for_quantity, is_polar, refers_back, situation_and_question
 
 
 @pytest.fixture
@@ -126,11 +126,18 @@ def test_asks_for_quantity_reads_the_question_sentence_for_how_many_and_how_much
         ("Which round of the fund was announced?", False),
         ("What does the council do?", False),
         ("What percentage of primary school children should reach the standard?", False),
+        ("Which town centres has Mutual Ventures helped to regenerate?", True),
         ("Who wrote the article?", False),
     ],
 )
 def test_asks_for_names_reads_which_or_what_before_a_kind_of_named_thing(question, names):
     assert asks_for_names(question) is names
+
+
+def test_asked_kind_finds_the_kind_in_either_number():
+    kind = asked_kind("Which town centres has Mutual Ventures helped to regenerate?")
+    assert kind.search("to regenerate a town centre") and not kind.search("the towns")
+    assert asked_kind("Which cities lag behind?").search("the city of Leeds") and asked_kind("Who wrote it?") is None
 
 
 def test_the_situation_told_before_a_question_is_cut_from_the_question():

@@ -108,13 +108,12 @@ def test_a_how_many_question_answered_without_a_number_is_not_an_answer_whatever
     assert not counted.abstained and counted.stats.relevance == 0.9  # "One third" states an amount
 
 
-def test_a_which_councils_question_answered_without_naming_any_is_not_an_answer_whatever_the_judge_says():
-    judge = FakeJudge((CENTRES,), relevance=0.9)
-    answer = make(f"{CENTRES} [2].", judge=judge)[0].ask("Which councils run leisure centres that meet the criteria?")
+def test_a_which_councils_question_answered_by_councils_with_no_name_near_is_not_an_answer_whatever_the_judge_says():
+    generic = "Leisure centres run by councils do not meet the criteria for the energy support scheme"
+    answer = make(f"{generic} [2].", judge=FakeJudge((generic,), relevance=0.9))[0].ask("Which councils run leisure centres that miss the criteria?")
     assert answer.abstained and answer.reason is Reason.NOT_AN_ANSWER and answer.stats.relevance == 0.0
     named = "Leisure centres run by Sheffield City Council do not meet the criteria for the energy support scheme"
-    judge = FakeJudge((named,), relevance=0.9)
-    answer = make(f"{named} [2].", judge=judge)[0].ask("Which councils run leisure centres that miss the criteria?")
+    answer = make(f"{named} [2].", judge=FakeJudge((named,), relevance=0.9))[0].ask("Which councils run leisure centres that miss the criteria?")
     assert not answer.abstained and answer.stats.relevance == 0.9
 
 
