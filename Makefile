@@ -41,15 +41,17 @@ run: index
 
 serve: run
 
-# The seed eval gates regressions: thresholds sit just under the figures measured on the 101-question
-# suite (README, Evaluation): answerable 0.653, declined 0.862, faithfulness 1.000, recall@10 1.000.
-SEED_GATE := --fail-under answerable_correct=0.64 --fail-under declined_correctly=0.84 \
+# The seed eval gates regressions: thresholds sit just under the figures measured on the 105-question
+# suite (README, Evaluation): answerable 0.658, declined 0.844, faithfulness 1.000, recall@10 1.000.
+# (Declined was 0.862 on 101 questions; the 3 unanswerable "which …" questions added since are harder.)
+SEED_GATE := --fail-under answerable_correct=0.64 --fail-under declined_correctly=0.83 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.709, declined 0.800 (injection 1.000), faithfulness 0.981, recall@10 0.982.
-WP_GATE := --fail-under answerable_correct=0.69 --fail-under declined_correctly=0.78 \
+# answerable 0.724, declined 0.773 (injection 1.000), faithfulness 0.982, recall@10 0.983 on 80 questions.
+# (Declined was 0.800 on 75; on those 75 it is now 0.850: the 2 unanswerable questions added are harder.)
+WP_GATE := --fail-under answerable_correct=0.70 --fail-under declined_correctly=0.76 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
