@@ -51,7 +51,7 @@ _QUANTITY_QUESTION = re.compile(
 def asks_for_quantity(question: str) -> bool:
     """Whether the (last) question sentence of ``question`` asks for a number or amount: "How many …?",
     "How much …?", "By how much …?", "What percentage / proportion / share / number of …?"."""
-    return bool(_QUANTITY_QUESTION.match(_FRAME.sub("", question_sentence(question).strip())))
+    return bool(_QUANTITY_QUESTION.match(asked_sentence(question)))
 
 
 def is_polar(question: str) -> bool:
@@ -59,14 +59,14 @@ def is_polar(question: str) -> bool:
     "Can …?", also behind a frame ("According to Michael Gove, is the fund meant to work alone?");
     a story before the question does not count. "What …?" and "Is it A or B?" are not told apart
     from yes/no by this test alone, so callers use it only to *keep* a claim, never to drop one."""
-    return bool(_POLAR.match(_FRAME.sub("", question_sentence(question).strip())))
+    return bool(_POLAR.match(asked_sentence(question)))
 
 
 #: Kinds of thing a document names one by one: "Which councils …?" is answered by naming councils.
 #: One pattern per kind, singular and plural.
 NAMED_KINDS: tuple[str, ...] = (
-    r"leisure\s+centres?", r"town\s+centres?", r"councils?", r"(?:local\s+|combined\s+)?authorit(?:y|ies)", r"towns?", r"cit(?:y|ies)", r"count(?:y|ies)",
-    r"countr(?:y|ies)", r"nations?", r"organi[sz]ations?", r"compan(?:y|ies)", r"firms?", r"charit(?:y|ies)",
+    r"leisure\s+centres?", r"town\s+centres?", r"councils?", r"(?:local\s+|combined\s+)?authorit(?:y|ies)", r"towns?",
+    r"cit(?:y|ies)", r"count(?:y|ies)", r"countr(?:y|ies)", r"nations?", r"organi[sz]ations?", r"compan(?:y|ies)", r"firms?", r"charit(?:y|ies)",
     r"universit(?:y|ies)", r"colleges?", r"schools?", r"hospitals?", r"departments?", r"ministers?",
     r"ministr(?:y|ies)", r"mayors?", r"MPs?",
 )
@@ -85,16 +85,17 @@ def asked_kind(question: str) -> re.Pattern[str] | None:
     "Which councils will pilot …?", "Which 20 towns …?", "With which combined authorities …?" ask
     for names; a text that mentions the kind with no name near it ("… new agreements between
     councils, public bodies and communities …") does not answer them (``citations.names_near``)."""
-    match = _NAMES_QUESTION.match(_FRAME.sub("", question_sentence(question).strip()))
+    match = _NAMES_QUESTION.match(asked_sentence(question))
     if not match:
         return None
     kind = next(NAMED_KINDS[i] for i, g in enumerate(match.groups()) if g is not None)
     return re.compile(rf"\b{kind}\b", re.IGNORECASE)
 
 
-def asks_for_names(question: str) -> bool:
-    """Whether ``question`` asks which councils, towns, organisations, … (``asked_kind``)."""
-    return asked_kind(question) is not None
+def asked_sentence(question: str) -> str:
+    """The (last) question sentence of ``question`` without a frame before it: "According to the
+    article, how many pools are at risk?" → "how many pools are at risk?"."""
+    return _FRAME.sub("", question_sentence(question).strip())
 
 
 def question_sentence(part: str) -> str:

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .citations import negation_count
-from .decompose import _FRAME, is_polar, question_sentence
+from .decompose import asked_sentence, is_polar
 from .retriever import tokenize
 from .types import Sentence
 
@@ -64,7 +64,7 @@ def negates(text: str, question: str) -> bool:
 def restated_share(question: str, sentence: str) -> float:
     """Share (0..1) of the content words of ``question`` (its question sentence, without a frame such
     as "According to the article,") that ``sentence`` repeats, light-stemmed."""
-    asked = set(tokenize(_FRAME.sub("", question_sentence(question).strip())))
+    asked = set(tokenize(asked_sentence(question)))
     return len(asked & set(tokenize(sentence))) / len(asked) if asked else 0.0
 
 

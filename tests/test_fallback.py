@@ -88,3 +88,20 @@ def test_without_a_judge_nothing_vouches_for_a_quote():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         QuoteFallback(**kwargs)
+
+
+def test_a_quote_that_mentions_the_asked_councils_without_naming_one_is_not_offered():
+    from rag.verifier import Verifier
+
+    class Sure:
+        threshold = 0.5
+
+        def answers_question(self, question: str, answer: str) -> float:
+            return 0.9
+
+    generic = passages(BODY)  # "…, the council said."
+    q = "Which council says swimming pools are at risk of closure?"
+    assert QuoteFallback().run(q, generic, generic, [1], Verifier(Sure(), mode="llm")) is None
+    named = passages([BODY[0].replace("the council said", "the council in Sheffield said"), BODY[1]])
+    sentences, score = QuoteFallback().run(q, named, named, [1], Verifier(Sure(), mode="llm"))
+    assert "Sheffield" in sentences[0].text and score == 0.9
