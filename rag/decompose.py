@@ -65,10 +65,10 @@ def is_polar(question: str) -> bool:
 #: Kinds of thing a document names one by one: "Which councils …?" is answered by naming councils.
 #: One pattern per kind, singular and plural.
 NAMED_KINDS: tuple[str, ...] = (
-    r"leisure\s+centres?", r"town\s+centres?", r"councils?", r"(?:local\s+|combined\s+)?authorit(?:y|ies)", r"towns?",
-    r"cit(?:y|ies)", r"count(?:y|ies)", r"countr(?:y|ies)", r"nations?", r"organi[sz]ations?", r"compan(?:y|ies)", r"firms?", r"charit(?:y|ies)",
-    r"universit(?:y|ies)", r"colleges?", r"schools?", r"hospitals?", r"departments?", r"ministers?",
-    r"ministr(?:y|ies)", r"mayors?", r"MPs?",
+    r"leisure\s+centres?", r"town\s+centres?", r"councils?", r"(?:local\s+|combined\s+)?authorit(?:y|ies)",
+    r"towns?", r"cit(?:y|ies)", r"count(?:y|ies)", r"countr(?:y|ies)", r"nations?", r"organi[sz]ations?",
+    r"compan(?:y|ies)", r"firms?", r"charit(?:y|ies)", r"universit(?:y|ies)", r"colleges?", r"schools?",
+    r"hospitals?", r"departments?", r"ministers?", r"ministr(?:y|ies)", r"mayors?", r"MPs?",
 )
 _NAMES_QUESTION = re.compile(
     rf"^{_OPENING}(?:(?:with|in|at|from|for|to|by|under|on|into|of)\s+)?(?:which|what)\s+(?:of\s+the\s+)?"
