@@ -38,9 +38,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .citations import negation_count
+from .citations import content_overlap, negation_count
 from .decompose import asked_sentence, is_polar
-from .retriever import tokenize
 from .types import Sentence
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,8 +63,7 @@ def negates(text: str, question: str) -> bool:
 def restated_share(question: str, sentence: str) -> float:
     """Share (0..1) of the content words of ``question`` (its question sentence, without a frame such
     as "According to the article,") that ``sentence`` repeats, light-stemmed."""
-    asked = set(tokenize(asked_sentence(question)))
-    return len(asked & set(tokenize(sentence))) / len(asked) if asked else 0.0
+    return content_overlap(asked_sentence(question), sentence)
 
 
 class VerdictLead:
