@@ -34,6 +34,7 @@ from .prompts import (
     relevance_context,
     relevance_tail,
     verdict_context,
+    verdict_said_tail,
 )
 
 log = logging.getLogger(__name__)
@@ -136,3 +137,11 @@ class Judge:
     def says_yes(self, question: str, answer: str) -> float:
         """Probability that ``answer``, read alone, answers the yes/no ``question`` with yes."""
         return self.backend.yes_probability(ChatPrompt(VERDICT_SYSTEM, verdict_context(question, answer), VERDICT_TAIL))
+
+    def reply_says(self, question: str, answer: str, verdict: str) -> float:
+        """Probability that ``answer``, read alone, says the answer to the yes/no ``question`` is
+        ``verdict`` ("yes" or "no"). Asked for both, the pair is a contrast (``rag.verdict``)."""
+        if verdict not in ("yes", "no"):
+            raise ValueError("verdict must be 'yes' or 'no'")
+        prompt = ChatPrompt(VERDICT_SYSTEM, verdict_context(question, answer), verdict_said_tail(verdict))
+        return self.backend.yes_probability(prompt)

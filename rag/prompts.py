@@ -175,6 +175,12 @@ def verdict_context(question: str, answer: str) -> str:
 VERDICT_TAIL = "Going only by the reply, what is the answer to the question? Answer Yes or No."
 
 
+def verdict_said_tail(verdict: str) -> str:
+    """Asked after ``verdict_context``: P(Yes) is the probability that the reply says the answer is
+    ``verdict`` ("yes" or "no"). The two are asked as a pair, and their contrast read."""
+    return f"Does the reply say that the answer to the question is {verdict}? Answer Yes or No."
+
+
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question into a standalone question, using the conversation only to resolve "
     "what it refers to. Reply with the rewritten question only, nothing else."

@@ -13,9 +13,16 @@ derived from the answer once every sentence has been checked against its passage
    yes). Any answer opens with "No" when that probability is below ``no_threshold`` ("Are the
    causes simple?" answered "They are complex and interconnected."); one that negates what the
    question asks ("do not", "cannot", "never") already below ``negated_no_threshold``; one that
-   negates nothing opens with "Yes" when it reaches ``yes_threshold``. Anything less certain gets
+   negates nothing opens with "Yes" when it reaches ``yes_threshold``.
+4. the judge is also asked, as a pair, "does the reply say the answer is yes?" and "… is no?". One
+   probability alone is poorly calibrated (the model leans to "Yes" for any fluent reply), but the
+   pair's contrast, P(says yes) / (P(says yes) + P(says no)), separates better: an answer opens with
+   "No" when the contrast is below ``contrast_no``, and one that negates nothing opens with "Yes"
+   when the contrast reaches ``contrast_yes`` and P(says yes) is at least ``says_yes_floor``
+   ("Are there any signs of collaboration?" answered "There are some positive signs … but still a
+   long way to go": 0.68 on the single question, 0.84 as a contrast). Anything less certain gets
    no verdict: the checked sentences stand alone.
-4. an answer whose first sentence restates the question negated ("Can community-led regeneration
+5. an answer whose first sentence restates the question negated ("Can community-led regeneration
    work with a stop-start funding stream?" → "Community-led regeneration cannot be achieved with a
    stop-start funding stream …": most of the question's content words, and a negation the question
    lacks) says "No" in so many words, and opens with "No" unless the judge is sure of yes (the judge
@@ -54,6 +61,8 @@ _HAS_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
 class _SaysYes(Protocol):
     def says_yes(self, question: str, answer: str) -> float | None: ...
 
+    def reply_says(self, question: str, answer: str, verdict: str) -> float | None: ...
+
 
 def negates(text: str, question: str) -> bool:
     """Whether ``text`` negates what ``question`` asks: their counts of negating words differ in parity."""
@@ -77,6 +86,11 @@ class VerdictLead:
         restated_share: Share of the question's content words that an answer's first sentence must
             repeat, with a negation the question lacks, to open with "No" at any P(yes) below
             ``yes_threshold`` (default 0.75).
+        contrast_yes: Contrast P(says yes) / (P(says yes) + P(says no)) at or above which an answer
+            that negates nothing opens with "Yes" (default 0.7).
+        contrast_no: Contrast below which any answer opens with "No" (default 0.45).
+        says_yes_floor: P(says yes) the "Yes" by contrast also needs (default 0.5), so that two weak
+            probabilities never make a verdict.
     """
 
     def __init__(
@@ -86,15 +100,25 @@ class VerdictLead:
         no_threshold: float = 0.3,
         negated_no_threshold: float = 0.5,
         restated_share: float = 0.75,
+        contrast_yes: float = 0.7,
+        contrast_no: float = 0.45,
+        says_yes_floor: float = 0.5,
     ) -> None:
         if not 0.0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1")
         if not 0.5 <= restated_share <= 1.0:
             raise ValueError("restated_share must be between 0.5 and 1")
+        if not 0.0 <= contrast_no <= 0.5 <= contrast_yes <= 1.0:
+            raise ValueError("contrasts must satisfy 0 <= contrast_no <= 0.5 <= contrast_yes <= 1")
+        if not 0.0 <= says_yes_floor <= 1.0:
+            raise ValueError("says_yes_floor must be between 0 and 1")
         self.yes_threshold = yes_threshold
         self.no_threshold = no_threshold
         self.negated_no_threshold = negated_no_threshold
         self.restated_share = restated_share
+        self.contrast_yes = contrast_yes
+        self.contrast_no = contrast_no
+        self.says_yes_floor = says_yes_floor
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "VerdictLead":
@@ -117,10 +141,28 @@ class VerdictLead:
         negated = negates(text, question)
         first = sentences[0].text
         restated = negates(first, question) and restated_share(question, first) >= self.restated_share
-        log.debug("verdict: P(yes)=%.2f, negated=%s, restated negated=%s", p, negated, restated)
+        said_yes, contrast = self._contrast(question, text, judge)
+        log.debug("verdict: P(yes)=%.2f, contrast=%s, negated=%s, restated negated=%s", p, contrast, negated, restated)
         if p < (self.negated_no_threshold if negated else self.no_threshold) or (restated and p < self.yes_threshold):
             return "No"
-        return "Yes" if p >= self.yes_threshold and not negated else None
+        if contrast is not None and contrast < self.contrast_no:
+            return "No"
+        if negated:
+            return None
+        if p >= self.yes_threshold:
+            return "Yes"
+        if contrast is not None and contrast >= self.contrast_yes and said_yes >= self.says_yes_floor:
+            return "Yes"
+        return None
+
+    @staticmethod
+    def _contrast(question: str, text: str, judge: _SaysYes) -> tuple[float, float | None]:
+        """(P(says yes), its contrast with P(says no)); the contrast is None when the judge gives none."""
+        said_yes = judge.reply_says(question, text, "yes")
+        said_no = judge.reply_says(question, text, "no")
+        if said_yes is None or said_no is None or said_yes + said_no <= 0.0:
+            return 0.0, None
+        return said_yes, said_yes / (said_yes + said_no)
 
     def run(self, question: str, sentences: list[Sentence], judge: _SaysYes) -> list[Sentence]:
         """``sentences`` with the verdict opening the first (unchanged without a verdict)."""

@@ -206,6 +206,12 @@ class Verifier:
             return None
         return self.judge.says_yes(question, text)
 
+    def reply_says(self, question: str, text: str, verdict: str) -> float | None:
+        """P(``text`` says the answer to the yes/no ``question`` is ``verdict``), or None without a judge."""
+        if self.mode != "llm" or self.judge is None:
+            return None
+        return self.judge.reply_says(question, text, verdict)
+
     def is_answer(self, relevance: float | None) -> bool:
         """Whether a relevance score passes (no score, no check: True)."""
         return relevance is None or relevance >= self.thresholds.relevance

@@ -108,6 +108,10 @@ class FakeJudge:
         """``yes`` whatever the question (0.5 by default: too unsure for a verdict either way)."""
         return self.yes
 
+    def reply_says(self, question: str, answer: str, verdict: str) -> float:
+        """``yes`` for "says yes" and 1 - ``yes`` for "says no": the contrast is ``yes`` too."""
+        return self.yes if verdict == "yes" else 1.0 - self.yes
+
 
 class FakeRewriter:
     def __init__(self, rewrite: str) -> None:

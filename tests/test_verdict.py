@@ -9,12 +9,19 @@ from rag.verdict import VerdictLead, negates, restated_share
 
 
 class Judge:
-    def __init__(self, yes: float | None) -> None:
-        self.yes, self.asked = yes, []
+    """``yes`` for the single question; ``said`` = (P(says yes), P(says no)) for the pair (None: no pair)."""
+
+    def __init__(self, yes: float | None, said: tuple[float, float] | None = None) -> None:
+        self.yes, self.said, self.asked = yes, said, []
 
     def says_yes(self, question: str, answer: str) -> float | None:
         self.asked.append((question, answer))
         return self.yes
+
+    def reply_says(self, question: str, answer: str, verdict: str) -> float | None:
+        if self.said is None:
+            return None
+        return self.said[0] if verdict == "yes" else self.said[1]
 
 
 def supported(text: str, *cites: int) -> Sentence:
@@ -43,6 +50,31 @@ def test_an_answer_contradicting_the_question_without_a_negating_word_opens_with
     answer = [supported("The causes are complex and interconnected.", 3)]
     assert VerdictLead().run(question, answer, Judge(0.1))[0].text == "No. The causes are complex and interconnected."
     assert VerdictLead().run(question, answer, Judge(0.4)) == answer  # a negating word would settle it at 0.4
+
+
+def test_the_contrast_of_says_yes_and_says_no_settles_an_answer_the_single_question_leaves_open():
+    question = "Are there any signs of collaboration in public services?"
+    answer = [supported("There are some positive signs, but there is still a long way to go.", 4)]
+    assert VerdictLead().run(question, answer, Judge(0.68)) == answer  # the single question alone: unsure
+    assert VerdictLead().run(question, answer, Judge(0.68, said=(0.53, 0.10)))[0].text.startswith("Yes. There are")
+    causes = "Are the causes of regional inequality simple?"
+    complex_ = [supported("The causes are complex and interconnected.", 3)]
+    assert VerdictLead().run(causes, complex_, Judge(0.6, said=(0.2, 0.4)))[0].text.startswith("No. The causes")
+
+
+def test_a_contrast_yes_needs_says_yes_itself_above_its_floor_and_no_negation():
+    question = "Is the grant available to private landlords?"
+    answer = [supported("Private landlords can apply for up to £5,000 towards insulation.")]
+    assert VerdictLead().run(question, answer, Judge(0.6, said=(0.41, 0.10))) == answer  # contrast 0.80, says yes 0.41
+    assert VerdictLead(says_yes_floor=0.4).run(question, answer, Judge(0.6, said=(0.41, 0.10)))[0].text.startswith("Yes.")
+    negating = [supported("Landlords who do not live in the property can apply.")]
+    assert VerdictLead().run(question, negating, Judge(0.6, said=(0.9, 0.1))) == negating
+
+
+def test_a_contrast_between_its_bars_gives_no_verdict():
+    question = "Is housing demand falling in the region?"
+    answer = [supported("Fewer households are looking for homes in the region each year.")]
+    assert VerdictLead().run(question, answer, Judge(0.54, said=(0.48, 0.39))) == answer  # contrast 0.55
 
 
 def test_a_negating_answer_never_opens_with_yes():
@@ -111,6 +143,10 @@ def test_thresholds_are_validated():
         VerdictLead(yes_threshold=0.4, negated_no_threshold=0.5)
     with pytest.raises(ValueError):
         VerdictLead(no_threshold=0.6, negated_no_threshold=0.5)
+    with pytest.raises(ValueError, match="contrasts"):
+        VerdictLead(contrast_no=0.6)
+    with pytest.raises(ValueError, match="says_yes_floor"):
+        VerdictLead(says_yes_floor=1.5)
 
 
 def test_the_verdict_thresholds_are_settings_checked_against_each_other():
@@ -123,7 +159,7 @@ def test_the_verdict_thresholds_are_settings_checked_against_each_other():
 
 @pytest.mark.models
 def test_with_the_real_judge_no_verdict_pair_gets_the_wrong_verdict_and_most_get_one():
-    """The 36 question/reply pairs of ``eval/datasets/verdicts.jsonl``, each reply as one supported sentence."""
+    """The question/reply pairs of ``eval/datasets/verdicts.jsonl``, each reply as one supported sentence."""
     import json
 
     from rag.config import PROJECT_ROOT, Settings
@@ -136,4 +172,4 @@ def test_with_the_real_judge_no_verdict_pair_gets_the_wrong_verdict_and_most_get
     given = {p["id"]: lead.verdict(p["question"], [supported(p["reply"])], judge) for p in pairs}
     wrong = [(p["question"], p["reply"], given[p["id"]]) for p in pairs if given[p["id"]] not in (None, p["verdict"].title())]
     assert not wrong
-    assert sum(v is not None for v in given.values()) >= len(pairs) // 3
+    assert sum(v is not None for v in given.values()) >= len(pairs) // 2
