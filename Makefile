@@ -42,9 +42,10 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 105-question
-# suite (README, Evaluation): answerable 0.658, declined 0.844, faithfulness 1.000, recall@10 1.000.
+# suite (README, Evaluation): answerable 0.671 (49 of 73; the gate lets one answer slip), declined 0.844,
+# faithfulness 1.000, recall@10 1.000.
 # (Declined was 0.862 on 101 questions; the 3 unanswerable "which …" questions added since are harder.)
-SEED_GATE := --fail-under answerable_correct=0.64 --fail-under declined_correctly=0.83 \
+SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctly=0.83 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
