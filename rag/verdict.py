@@ -141,10 +141,11 @@ class VerdictLead:
         negated = negates(text, question)
         first = sentences[0].text
         restated = negates(first, question) and restated_share(question, first) >= self.restated_share
-        said_yes, contrast = self._contrast(question, text, judge)
-        log.debug("verdict: P(yes)=%.2f, contrast=%s, negated=%s, restated negated=%s", p, contrast, negated, restated)
+        log.debug("verdict: P(yes)=%.2f, negated=%s, restated negated=%s", p, negated, restated)
         if p < (self.negated_no_threshold if negated else self.no_threshold) or (restated and p < self.yes_threshold):
             return "No"
+        said_yes, contrast = self._contrast(question, text, judge)  # asked only when the single P(yes) leaves it open
+        log.debug("verdict: contrast=%s", contrast)
         if contrast is not None and contrast < self.contrast_no:
             return "No"
         if negated:
