@@ -298,6 +298,29 @@ def states_quantity(text: str) -> bool:
     return bool(_NUMBER.search(text) or _NUMBER_WORD.search(text) or _AMOUNT_WORD.search(text))
 
 
+#: Words and forms that place something in time: years, decades, months, days, seasons and the
+#: words that relate one time to another ("after", "by", "since", "next", "ago" …).
+_TIME = re.compile(
+    r"\b(?:1[5-9]\d\d|2[01]\d\d|\d{2,4}s|"
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|"
+    r"nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"spring|summer|autumn|winter|today|yesterday|tomorrow|tonight|now|currently|recently|soon|shortly|already|"
+    r"immediately|eventually|initially|later|earlier|once|whenever|after|afterwards|before|"
+    r"during|following|since|until|till|ago|next|last|previous|previously|future|past|end\s+of|"
+    r"years?|months?|weeks?|days?|decades?|centur(?:y|ies)|quarters?|annual(?:ly)?|yearly|monthly|weekly|daily|"
+    r"deadline|dated?|period|phase|era)\b|(?-i:\bMay\b)",
+    re.IGNORECASE,
+)
+
+
+def states_time(text: str) -> bool:
+    """Whether ``text`` places anything in time: a year, month, day or season ("in 2030", "on 16
+    March", "this spring"), a span ("over the next decade") or a word relating one time to another
+    ("after Covid-19", "since the White Paper", "by the end of the Parliament"). Deliberately broad:
+    a "when" question answered without any of them is not answered."""
+    return bool(_TIME.search(strip_markers(text)))
+
+
 _NAME = re.compile(r"\b[A-Z][\w'’&-]*")
 
 
@@ -328,6 +351,57 @@ def names_near(text: str, kind: re.Pattern[str], question: str, *, window: int =
             if any(_word_gap(tokens, start, s, e) <= window for s, e in spans):
                 return True
     return False if mentioned else None
+
+
+#: Capitalised words that open a sentence or a clause without naming anything.
+_NOT_NAMES = frozenset(
+    "a an the this these that those it its they their there here we our us you your he she his her i "
+    "in on at by for from to of with about amid as and but or so yet if when while where which who what "
+    "however also such some many more most each every all one two three four five first second third "
+    "next last then thus".split()
+)
+
+
+def names_in(text: str, question: str, *, limit: int = 6) -> list[str]:
+    """The names ``text`` mentions that ``question`` does not, in order and at most ``limit`` (default
+    6): runs of capitalised words, joined across "of" and "the" ("University of Manchester") and cut
+    at punctuation and "and" ("Birmingham, Manchester and Leeds" gives three). A run made only of
+    the question's words or of words that open sentences ("The", "These") is not a name.
+
+    "These pilots will be centred on Greater Manchester, the West Midlands, and Glasgow City-Region"
+    gives ["Greater Manchester", "West Midlands", "Glasgow City-Region"]."""
+    asked = {w.lower() for w in _words(question)}
+    found: list[str] = []
+    for sentence in split_sentences(strip_markers(text)):
+        run: list[str] = []
+        last_end = 0
+        for m in re.finditer(r"[\w'’&-]+", sentence):
+            token = m.group(0)
+            joined = not run or not re.search(r"[^\s]", sentence[last_end : m.start()])
+            last_end = m.end()
+            if _NAME.fullmatch(token) and joined:
+                run.append(token)
+                continue
+            if run and joined and token in ("of", "the"):
+                run.append(token)
+                continue
+            _add_name(run, asked, found)
+            run = [token] if _NAME.fullmatch(token) else []
+        _add_name(run, asked, found)
+    return found[:limit]
+
+
+def _add_name(run: list[str], asked: set[str], found: list[str]) -> None:
+    while run and run[-1] in ("of", "the"):
+        run.pop()
+    words = [w.rstrip("'’-").lower() for w in run]
+    if not run or all(w in asked or w in _NOT_NAMES for w in words):
+        return
+    while run and run[0].lower() in _NOT_NAMES:  # "The West Midlands" → "West Midlands"
+        run.pop(0)
+    name = " ".join(run)
+    if name and name not in found:
+        found.append(name)
 
 
 def _word_gap(tokens: list[tuple[int, str]], at: int, start: int, end: int) -> int:

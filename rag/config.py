@@ -114,6 +114,9 @@ class Settings:
     Checking answers (``rag.verifier``, ``rag.policy``):
         judge_threshold: Judge support score (P(Yes)) at or above which a sentence is supported (default 0.5).
         relevance_threshold: P(Yes) at or above which the answer counts as answering the question (default 0.5).
+        kind_threshold: To "Which universities …?", an answer that never says "university" must name
+            something the judge takes for one with at least this P(Yes) (default 0.5; asked only for
+            kinds of place or body, ``decompose.asked_place_or_body``).
         lexical_threshold: With ``judge=lexical``, share of a sentence's content words that must appear in
             its cited passages (default 0.5).
         citation_min_overlap: An uncited sentence is given the passage sharing at least this share of its
@@ -203,6 +206,7 @@ class Settings:
     retrieved_k: int = 10
     judge_threshold: float = 0.5
     relevance_threshold: float = 0.5
+    kind_threshold: float = 0.5
     lexical_threshold: float = 0.5
     citation_min_overlap: float = 0.5
     quote_min_coverage: float = 0.6
@@ -237,7 +241,7 @@ class Settings:
             raise ValueError(f"unknown backend {self.backend!r}: use llama-cpp, transformers or openai")
         if self.judge not in {"llm", "lexical", "off"}:
             raise ValueError(f"unknown judge mode {self.judge!r}: use llm, lexical or off")
-        for name in ("judge_threshold", "relevance_threshold", "lexical_threshold", "citation_min_overlap",
+        for name in ("judge_threshold", "relevance_threshold", "kind_threshold", "lexical_threshold", "citation_min_overlap",
                      "quote_min_coverage", "min_supported_share", "repoint_overlap", "fallback_threshold",
                      "verdict_yes_threshold", "verdict_no_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:

@@ -54,6 +54,20 @@ def asks_for_quantity(question: str) -> bool:
     return bool(_QUANTITY_QUESTION.match(asked_sentence(question)))
 
 
+_TIME_QUESTION = re.compile(
+    rf"^{_OPENING}(?:(?:since\s+|until\s+|by\s+)?when\s+(?:{_AUX}|shall|may|might|must)\b|"
+    rf"(?:in|by|from|until|since)?\s*(?:what|which)\s+(?:year|date|month|day|decade|time)\b|by\s+when\b)",
+    re.IGNORECASE,
+)
+
+
+def asks_for_time(question: str) -> bool:
+    """Whether the (last) question sentence of ``question`` asks when: "When was …?", "When will …?",
+    "In what year …?", "What date …?", "By when …?". A clause opening with "when" ("When the
+    article was written, which round …?") is not a question about time."""
+    return bool(_TIME_QUESTION.match(asked_sentence(question)))
+
+
 def is_polar(question: str) -> bool:
     """Whether ``question`` (its last question sentence) asks for a yes or no: "Is …?", "Does …?",
     "Can …?", also behind a frame ("According to Michael Gove, is the fund meant to work alone?");
@@ -90,6 +104,36 @@ def asked_kind(question: str) -> re.Pattern[str] | None:
         return None
     kind = next(NAMED_KINDS[i] for i, g in enumerate(match.groups()) if g is not None)
     return re.compile(rf"\b{kind}\b", re.IGNORECASE)
+
+
+#: Kinds named after people ("Which minister …?"): a small model cannot tell whether a person's name
+#: is a mayor's or an MP's, so answers naming them are not checked by kind (``asked_place_or_body``).
+_PERSON_KINDS = frozenset({r"ministers?", r"mayors?", r"MPs?"})
+
+
+def asked_place_or_body(question: str) -> str | None:
+    """The kind of place or body the (last) question sentence of ``question`` asks for, singular and
+    lower-case ("Which local authority areas …?" → "local authority", "Which universities …?" →
+    "university"), or None: for other questions, and for kinds of people (ministers, mayors, MPs).
+
+    The verifier asks the judge whether a name in the answer is one of these, when the answer never
+    uses the kind's word (``Verifier.answers_question``)."""
+    match = _NAMES_QUESTION.match(asked_sentence(question))
+    if not match:
+        return None
+    i = next(i for i, g in enumerate(match.groups()) if g is not None)
+    if NAMED_KINDS[i] in _PERSON_KINDS:
+        return None
+    return singular(" ".join(match.group(i + 1).lower().split()))
+
+
+def singular(noun: str) -> str:
+    """The singular of a plural kind noun ("authorities" → "authority", "leisure centres" → "leisure
+    centre", "towns" → "town"); a singular noun is returned as it is."""
+    for plural, one in (("ies", "y"), ("ches", "ch"), ("sses", "ss")):
+        if noun.endswith(plural):
+            return noun[: -len(plural)] + one
+    return noun[:-1] if noun.endswith("s") and not noun.endswith("ss") else noun
 
 
 def asked_sentence(question: str) -> str:

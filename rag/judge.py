@@ -26,11 +26,13 @@ from .config import Settings
 from .generator import Backend
 from .prompts import (
     JUDGE_SYSTEM,
+    KIND_SYSTEM,
     VERDICT_SYSTEM,
     VERDICT_TAIL,
     ChatPrompt,
     judge_context,
     judge_tail,
+    kind_tail,
     relevance_context,
     relevance_tail,
     verdict_context,
@@ -137,6 +139,13 @@ class Judge:
     def says_yes(self, question: str, answer: str) -> float:
         """Probability that ``answer``, read alone, answers the yes/no ``question`` with yes."""
         return self.backend.yes_probability(ChatPrompt(VERDICT_SYSTEM, verdict_context(question, answer), VERDICT_TAIL))
+
+    def is_kind(self, name: str, kind: str) -> float:
+        """Probability that ``name`` is the name of a ``kind`` ("West Midlands", "combined authority"),
+        asked without the reply around the name (``prompts.kind_tail``)."""
+        if not name.strip() or not kind.strip():
+            return 0.0
+        return self.backend.yes_probability(ChatPrompt(KIND_SYSTEM, "", kind_tail(name, kind)))
 
     def reply_says(self, question: str, answer: str, verdict: str) -> float:
         """Probability that ``answer``, read alone, says the answer to the yes/no ``question`` is

@@ -181,6 +181,16 @@ def verdict_said_tail(verdict: str) -> str:
     return f"Does the reply say that the answer to the question is {verdict}? Answer Yes or No."
 
 
+KIND_SYSTEM = "You answer questions about names. Answer Yes or No."
+
+
+def kind_tail(name: str, kind: str) -> str:
+    """Asked alone, with no passage: P(Yes) is the probability that ``name`` names a ``kind`` ("Is
+    "Glasgow City-Region" the name of a university?"). The model answers from what it knows of UK
+    places and bodies; the reply is not shown, so the question cannot lean it towards yes."""
+    return f'In UK public policy, is "{" ".join(name.split())}" the name of a {kind}? Answer Yes or No.'
+
+
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question into a standalone question, using the conversation only to resolve "
     "what it refers to. Reply with the rewritten question only, nothing else."

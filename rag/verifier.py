@@ -29,12 +29,14 @@ from .citations import (
     claim_content,
     content_overlap,
     is_extractive,
+    names_in,
     names_near,
     states_quantity,
+    states_time,
     strip_markers,
     unsupported_numbers,
 )
-from .decompose import asked_kind, asks_for_quantity, is_polar
+from .decompose import asked_kind, asked_place_or_body, asks_for_quantity, asks_for_time, is_polar
 from .retriever import tokenize
 from .types import Passage, Sentence
 
@@ -78,6 +80,8 @@ class VerifierThresholds:
     quote_min_words: int = 8
     #: P(Yes) at or above which the answer counts as answering the question (0.5).
     relevance: float = 0.5
+    #: P(Yes) a name needs to count as one of the asked kind of place or body (0.5).
+    kind: float = 0.5
     #: Share of an unsupported sentence's content words another passage must hold to be checked too (0.6).
     repoint_overlap: float = 0.6
 
@@ -107,6 +111,7 @@ class Verifier:
             quote_min_coverage=settings.quote_min_coverage,
             quote_min_words=settings.quote_min_words,
             relevance=settings.relevance_threshold,
+            kind=settings.kind_threshold,
             repoint_overlap=settings.repoint_overlap,
         )
 
@@ -183,22 +188,52 @@ class Verifier:
         A question that asks how many or how much is not answered by text that states no number or
         amount (``decompose.asks_for_quantity``, ``citations.states_quantity``): that is 0.0 in any
         mode, without asking the judge, which reads "Fifth, the government will create a new regime
-        to oversee its missions" as an answer to "How many missions are there?". Likewise a question
+        to oversee its missions" as an answer to "How many missions are there?". A question asking
+        when is not answered by text that places nothing in time (``decompose.asks_for_time``,
+        ``citations.states_time``). Likewise a question
         asking which councils, towns, organisations … is not answered by text that mentions them
         with no name near (``decompose.asked_kind``, ``citations.names_near``): "We will pilot …
         new agreements between councils, public bodies and communities" to "Which councils will
         pilot the Community Covenant approaches?".
+
+        When the text never uses the kind's word, it must still name one: with no name at all it is
+        0.0 in any mode, and for a kind of place or body the judge is asked, of each name alone,
+        whether it is one (``Judge.is_kind``); when none reaches ``thresholds.kind`` it is 0.0.
+        "These pilots will be centred on Greater Manchester, the West Midlands, and Glasgow
+        City-Region" does not answer "Which universities will lead the new Innovation Accelerators?".
+        People's names are not checked this way (the judge cannot know every mayor).
         """
         if asks_for_quantity(question) and not states_quantity(text):
             log.debug("not an answer: %r asks for a number and the text states none", question)
             return 0.0
-        kind = asked_kind(question)
-        if kind is not None and names_near(text, kind, question) is False:
-            log.debug("not an answer: %r asks which ones and the text mentions them without a name", question)
+        if asks_for_time(question) and not states_time(text):
+            log.debug("not an answer: %r asks when and the text places nothing in time", question)
             return 0.0
+        kind = asked_kind(question)
+        if kind is not None:
+            near = names_near(text, kind, question)
+            if near is False:
+                log.debug("not an answer: %r asks which ones and the text mentions them without a name", question)
+                return 0.0
+            if near is None and not self._names_kind(question, text):
+                log.debug("not an answer: %r asks which ones and the text names none of that kind", question)
+                return 0.0
         if self.mode != "llm" or self.judge is None:
             return None
         return self.judge.answers_question(question, text)
+
+    def _names_kind(self, question: str, text: str) -> bool:
+        """Whether ``text``, which never uses the word of the kind ``question`` asks for, names one."""
+        names = names_in(text, question)
+        if not names:
+            return False
+        place_or_body = asked_place_or_body(question)
+        if place_or_body is None or self.mode != "llm" or self.judge is None:
+            return True
+        for name in names:
+            if self.judge.is_kind(name, place_or_body) >= self.thresholds.kind:
+                return True
+        return False
 
     def says_yes(self, question: str, text: str) -> float | None:
         """P(``text`` answers the yes/no ``question`` with yes), or None when this mode has no judge."""

@@ -82,11 +82,18 @@ class FakeJudge:
     threshold = 0.5
 
     def __init__(
-        self, supported: tuple[str, ...] = (), relevance: float = 0.9, answering: tuple[str, ...] = (), yes: float = 0.5
+        self,
+        supported: tuple[str, ...] = (),
+        relevance: float = 0.9,
+        answering: tuple[str, ...] = (),
+        yes: float = 0.5,
+        kinds: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.supported, self.relevance, self.answering, self.yes = supported, relevance, answering, yes
+        self.kinds = kinds
         self.claims: list[str] = []
         self.asked: list[str] = []
+        self.kinds_asked: list[tuple[str, str]] = []
 
     def is_supported(self, score: float) -> bool:
         return score >= self.threshold
@@ -103,6 +110,11 @@ class FakeJudge:
             return 0.9 if answer.startswith(self.answering) else 0.1
         return self.relevance
 
+
+    def is_kind(self, name: str, kind: str) -> float:
+        """0.9 for a (name, kind) pair in ``kinds``, 0.1 for any other."""
+        self.kinds_asked.append((name, kind))
+        return 0.9 if (name, kind) in self.kinds else 0.1
 
     def says_yes(self, question: str, answer: str) -> float:
         """``yes`` whatever the question (0.5 by default: too unsure for a verdict either way)."""

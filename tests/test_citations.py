@@ -11,8 +11,10 @@ from rag.citations import (
     parse_markers,
     render,
     split_sentences,
+    names_in,
     names_near,
     states_quantity,
+    states_time,
     strip_markers,
     unsupported_numbers,
 )
@@ -239,3 +241,41 @@ def test_names_near_wants_a_name_the_question_lacks_close_to_the_asked_kind(text
     from rag.decompose import asked_kind
 
     assert names_near(text, asked_kind(question), question) is named
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "names"),
+    [
+        ("These pilots will be centred on Greater Manchester, the West Midlands, and Glasgow City-Region [8].",
+         "Which universities will lead the Innovation Accelerators?", ["Greater Manchester", "West Midlands", "Glasgow City-Region"]),
+        ("The University of Manchester and Kent County Council will lead.", "Which universities will lead?",
+         ["University of Manchester", "Kent County Council"]),
+        ("Cities such as Birmingham, Manchester, Leeds and Cardiff lag behind.", "Which cities lag behind?",
+         ["Birmingham", "Manchester", "Leeds", "Cardiff"]),
+        ("The Innovation Accelerators will be led locally.", "Which universities will lead the Innovation Accelerators?", []),
+        ("One third of swimming pools are at risk of closure [5]. This is a concern.", "Which leisure centres have closed?", []),
+    ],
+)
+def test_names_in_finds_runs_of_capitalised_words_the_question_lacks(text, question, names):
+    assert names_in(text, question) == names
+
+
+def test_names_in_keeps_at_most_limit_names():
+    assert names_in("Leeds, York, Hull, Bath, Ely, Wells and Truro bid.", "Which cities bid?", limit=3) == ["Leeds", "York", "Hull"]
+
+
+@pytest.mark.parametrize(
+    ("text", "placed"),
+    [
+        ("The article was published on 16 March 2023 [1].", True),
+        ("Healthy Life Expectancy will rise by five years by 2035 [3].", True),
+        ("Public health has been in the spotlight following Covid-19 [5].", True),
+        ("The council will report next spring.", True),
+        ("It was announced in May.", True),
+        ("Councils may apply for the fund [2].", False),
+        ("The fund is designed to complement many other policies [2].", False),
+        ("Leisure centres are funded by councils and run by trusts.", False),
+    ],
+)
+def test_states_time_finds_dates_spans_and_words_relating_times_but_not_the_modal_may(text, placed):
+    assert states_time(text) is placed

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from rag.decompose import QuestionSplitter, asked_kind, asks_for_quantity, is_polar, refers_back, situation_and_question
+from rag.decompose import (
+    QuestionSplitter,
+    asked_kind,
+    asked_place_or_body,
+    asks_for_quantity,
+    asks_for_time,
+    is_polar,
+    refers_back,
+    singular,
+    situation_and_question,
+)
 
 
 @pytest.fixture
@@ -154,3 +164,45 @@ def test_the_situation_told_before_a_question_is_cut_from_the_question():
 )
 def test_nothing_is_moved_about_when_there_is_no_situation_before_a_final_question(text):
     assert situation_and_question(text) == ("", text)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Which local authority areas were named as Education Investment Areas?", "local authority"),
+        ("Which universities will lead the new Innovation Accelerators?", "university"),
+        ("Which leisure centres does the article say have already closed?", "leisure centre"),
+        ("According to the White Paper, with which combined authorities will talks open?", "combined authority"),
+        ("What organisation is the author from?", "organisation"),
+        ("Which town is DLUHC moving to?", "town"),
+        ("Which minister does the article quote?", None),
+        ("Which mayors signed the deal?", None),
+        ("What does the fund pay for?", None),
+    ],
+)
+def test_asked_place_or_body_is_the_singular_kind_of_a_which_question_about_places_or_bodies(question, kind):
+    assert asked_place_or_body(question) == kind
+
+
+@pytest.mark.parametrize(("plural", "one"), [("authorities", "authority"), ("leisure centres", "leisure centre"),
+                                             ("towns", "town"), ("churches", "church"), ("town", "town"), ("address", "address")])
+def test_singular_of_a_kind_noun(plural, one):
+    assert singular(plural) == one
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("When was the article published?", True),
+        ("When will the Levelling Up Advisory Council first report?", True),
+        ("According to the White Paper, when will the missions be reviewed?", True),
+        ("In what year will the health mission be met?", True),
+        ("What date was the fund announced?", True),
+        ("By when should every area have a devolution deal?", True),
+        ("When the article was written, which round of the fund had just been announced?", False),
+        ("What does the fund pay for?", False),
+        ("How many missions are there?", False),
+    ],
+)
+def test_asks_for_time_reads_when_questions_not_when_clauses(question, asks):
+    assert asks_for_time(question) is asks
