@@ -42,17 +42,16 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 105-question
-# suite (README, Evaluation): answerable 0.671 (49 of 73; the gate lets one answer slip), declined 0.844,
-# faithfulness 1.000, recall@10 1.000.
-# (Declined was 0.862 on 101 questions; the 3 unanswerable "which …" questions added since are harder.)
-SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctly=0.83 \
+# suite (README, Evaluation): answerable 0.671 (49 of 73; the gate lets one answer slip), declined 0.875
+# (28 of 32; the gate lets one slip), faithfulness 1.000, recall@10 1.000.
+SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctly=0.84 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.724, declined 0.773 (injection 1.000), faithfulness 0.982, recall@10 0.983 on 80 questions.
-# (Declined was 0.800 on 75; on those 75 it is now 0.850: the 2 unanswerable questions added are harder.)
-WP_GATE := --fail-under answerable_correct=0.70 --fail-under declined_correctly=0.76 \
+# answerable 0.724, declined 0.909 (20 of 22, injection 1.000; the gate lets one slip), faithfulness 0.982,
+# recall@10 0.983 on 80 questions.
+WP_GATE := --fail-under answerable_correct=0.70 --fail-under declined_correctly=0.86 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 

@@ -77,6 +77,7 @@ class Judge:
         self.threshold = threshold
         self.max_passage_tokens = max_passage_tokens
         self.window_overlap = window_overlap
+        self._kinds: dict[tuple[str, str], float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: Backend | None = None) -> "Judge":
@@ -142,10 +143,17 @@ class Judge:
 
     def is_kind(self, name: str, kind: str) -> float:
         """Probability that ``name`` is the name of a ``kind`` ("West Midlands", "combined authority"),
-        asked without the reply around the name (``prompts.kind_tail``)."""
+        asked without the reply around the name (``prompts.kind_tail``). The answer depends on the two
+        words alone, so it is remembered: a name met again, in the draft and then in a quote, costs
+        nothing."""
         if not name.strip() or not kind.strip():
             return 0.0
-        return self.backend.yes_probability(ChatPrompt(KIND_SYSTEM, "", kind_tail(name, kind)))
+        key = (" ".join(name.split()), kind)
+        if key not in self._kinds:
+            if len(self._kinds) >= 4096:
+                self._kinds.clear()
+            self._kinds[key] = self.backend.yes_probability(ChatPrompt(KIND_SYSTEM, "", kind_tail(name, kind)))
+        return self._kinds[key]
 
     def reply_says(self, question: str, answer: str, verdict: str) -> float:
         """Probability that ``answer``, read alone, says the answer to the yes/no ``question`` is
