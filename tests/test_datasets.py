@@ -127,3 +127,17 @@ def test_sets_hold_at_least_their_minimum_size_and_mostly_answerable_questions(n
 def test_the_white_paper_set_has_questions_that_need_both_documents():
     both = [i for i in _items("whitepaper.jsonl") if set(i["source"]) == set(SOURCES)]
     assert len(both) >= 4
+
+
+def test_the_verdict_pairs_and_the_name_kind_pairs_are_well_formed_and_balanced():
+    verdicts = [json.loads(line) for line in _lines("verdicts.jsonl")]
+    assert [sorted(v) for v in verdicts] == [["id", "question", "reply", "verdict"]] * len(verdicts)
+    assert len({v["id"] for v in verdicts}) == len(verdicts)
+    assert Counter(v["verdict"] for v in verdicts) == {"yes": len(verdicts) // 2, "no": len(verdicts) // 2}
+    kinds = [json.loads(line) for line in _lines("kinds.jsonl")]
+    assert [sorted(k) for k in kinds] == [["id", "is_kind", "kind", "name", "split"]] * len(kinds)
+    assert len({k["id"] for k in kinds}) == len(kinds)
+    for split in SPLITS:
+        labels = Counter(k["is_kind"] for k in kinds if k["split"] == split)
+        assert labels[True] >= 10 and labels[False] >= 10
+    assert all(k["name"].strip() and k["kind"] == k["kind"].lower() for k in kinds)
