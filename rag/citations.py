@@ -299,7 +299,7 @@ def states_quantity(text: str) -> bool:
 
 
 #: Words and forms that place something in time: years, decades, months, days, seasons and the
-#: words that relate one time to another ("after", "by", "since", "next", "ago" …).
+#: words that relate one time to another ("after", "since", "next", "ago" …).
 _TIME = re.compile(
     r"\b(?:1[5-9]\d\d|2[01]\d\d|\d{2,4}s|"
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|"
