@@ -298,26 +298,29 @@ def states_quantity(text: str) -> bool:
     return bool(_NUMBER.search(text) or _NUMBER_WORD.search(text) or _AMOUNT_WORD.search(text))
 
 
-#: Words and forms that place something in time: years, decades, months, days, seasons and the
+#: Words and forms that place something in time: years, decades, months, days, seasons, clock times and the
 #: words that relate one time to another ("after", "since", "next", "ago" …).
 _TIME = re.compile(
     r"\b(?:1[5-9]\d\d|2[01]\d\d|\d{2,4}s|"
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|"
-    r"nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)days?|weekends?|weekdays?|"
+    r"morning|afternoon|evening|night|noon|midday|midnight|hours?|o'clock|"
     r"spring|summer|autumn|winter|today|yesterday|tomorrow|tonight|now|currently|recently|soon|shortly|already|"
-    r"immediately|eventually|initially|later|earlier|once|whenever|after|afterwards|before|"
+    r"immediately|eventually|initially|later|earlier|once|when|whenever|if|unless|provided|after|afterwards|before|"
     r"during|following|since|until|till|ago|next|last|previous|previously|future|past|end\s+of|"
     r"years?|months?|weeks?|days?|decades?|centur(?:y|ies)|quarters?|annual(?:ly)?|yearly|monthly|weekly|daily|"
-    r"deadline|dated?|period|phase|era)\b|(?-i:\bMay\b)",
+    r"deadline|dated?|period|phase|era)\b|(?-i:\bMay\b)|"
+    r"\b\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d{2}\b",
     re.IGNORECASE,
 )
 
 
 def states_time(text: str) -> bool:
-    """Whether ``text`` places anything in time: a year, month, day or season ("in 2030", "on 16
-    March", "this spring"), a span ("over the next decade") or a word relating one time to another
-    ("after Covid-19", "since the White Paper", "by the end of the Parliament"). Deliberately broad:
-    a "when" question answered without any of them is not answered."""
+    """Whether ``text`` places anything in time: a year, month, day, season or clock time ("in 2030",
+    "on 16 March", "this spring", "at 9am on Saturdays"), a span ("over the next decade") or a word relating one time to another
+    ("after Covid-19", "since the White Paper", "by the end of the Parliament"), or a condition
+    ("if", "when", "unless": "When can I claim?" is answered by "You can claim if …"). Deliberately
+    broad: a "when" question answered without any of them is not answered."""
     return bool(_TIME.search(strip_markers(text)))
 
 
