@@ -373,14 +373,14 @@ def names_in(text: str, question: str, *, limit: int = 6) -> list[str]:
 
     "These pilots will be centred on Greater Manchester, the West Midlands, and Glasgow City-Region"
     gives ["Greater Manchester", "West Midlands", "Glasgow City-Region"]."""
-    asked = {w.lower() for w in _words(question)}
+    asked = set(_words(question))
     found: list[str] = []
     for sentence in split_sentences(strip_markers(text)):
         run: list[str] = []
         last_end = 0
         for m in re.finditer(r"[\w'’&-]+", sentence):
             token = m.group(0)
-            joined = not run or not re.search(r"[^\s]", sentence[last_end : m.start()])
+            joined = not run or not sentence[last_end : m.start()].strip()  # no punctuation between
             last_end = m.end()
             if _NAME.fullmatch(token) and joined:
                 run.append(token)

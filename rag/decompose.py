@@ -99,11 +99,18 @@ def asked_kind(question: str) -> re.Pattern[str] | None:
     "Which councils will pilot …?", "Which 20 towns …?", "With which combined authorities …?" ask
     for names; a text that mentions the kind with no name near it ("… new agreements between
     councils, public bodies and communities …") does not answer them (``citations.names_near``)."""
+    asked = _asked_kind_match(question)
+    return None if asked is None else re.compile(rf"\b{asked[0]}\b", re.IGNORECASE)
+
+
+def _asked_kind_match(question: str) -> tuple[str, str] | None:
+    """(the ``NAMED_KINDS`` pattern, the words the question used for it) of a "which <kind>"
+    question ("Which local authority areas …?" → (the authorities pattern, "local authority")), or None."""
     match = _NAMES_QUESTION.match(asked_sentence(question))
     if not match:
         return None
-    kind = next(NAMED_KINDS[i] for i, g in enumerate(match.groups()) if g is not None)
-    return re.compile(rf"\b{kind}\b", re.IGNORECASE)
+    i = next(i for i, g in enumerate(match.groups()) if g is not None)
+    return NAMED_KINDS[i], match.group(i + 1)
 
 
 #: Kinds named after people ("Which minister …?"): a small model cannot tell whether a person's name
@@ -118,13 +125,10 @@ def asked_place_or_body(question: str) -> str | None:
 
     The verifier asks the judge whether a name in the answer is one of these, when the answer never
     uses the kind's word (``Verifier.answers_question``)."""
-    match = _NAMES_QUESTION.match(asked_sentence(question))
-    if not match:
+    asked = _asked_kind_match(question)
+    if asked is None or asked[0] in _PERSON_KINDS:
         return None
-    i = next(i for i, g in enumerate(match.groups()) if g is not None)
-    if NAMED_KINDS[i] in _PERSON_KINDS:
-        return None
-    return singular(" ".join(match.group(i + 1).lower().split()))
+    return singular(" ".join(asked[1].lower().split()))
 
 
 def singular(noun: str) -> str:

@@ -230,10 +230,7 @@ class Verifier:
         place_or_body = asked_place_or_body(question)
         if place_or_body is None or self.mode != "llm" or self.judge is None:
             return True
-        for name in names:
-            if self.judge.is_kind(name, place_or_body) >= self.thresholds.kind:
-                return True
-        return False
+        return any(self.judge.is_kind(name, place_or_body) >= self.thresholds.kind for name in names)
 
     def says_yes(self, question: str, text: str) -> float | None:
         """P(``text`` answers the yes/no ``question`` with yes), or None when this mode has no judge."""
