@@ -28,10 +28,17 @@ derived from the answer once every sentence has been checked against its passage
    lacks) says "No" in so many words, and opens with "No" unless the judge is sure of yes (the judge
    gave that pair 0.51, just above the bar for a negated answer). An answer restating the question
    *without* a negation gets no such rule: "Is the fund the bulk of the spending?" restated without
-   "bulk" is no "Yes".
+   "bulk" is no "Yes". Only a negated verb ("not", "cannot", "never", "-n't") counts here: "Is the
+   training free for apprentices?" → "Apprentices pay no fees" repeats three of the question's four
+   words with a "no", and means yes.
+6. no verdict rests on comparing numbers: when the question states a number ("before 2030", "more
+   than 40%") and the answer states only other numbers, the answer stands without one. The judge
+   read "The new hospital is due to open in 2027" as a "No" to "Will it open before 2030?".
 
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
-written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts.
+written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts. Rule 5's verb
+condition and 6 came from pairs written later, before any verdict was computed on them
+(verdict-057 to verdict-080): the two wrong verdicts the judge gave there.
 
 The verdict adds no fact: it restates, in one word, what the first supported sentence says, and
 carries that sentence's citations.
@@ -45,7 +52,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .citations import content_overlap, negation_count
+from .citations import content_overlap, negation_count, numbers_in
 from .decompose import asked_sentence, is_polar
 from .types import Sentence
 
@@ -56,6 +63,7 @@ log = logging.getLogger(__name__)
 
 _CONDITION = re.compile(r"\b(?:if|unless|provided|providing|depends|depending|only when|as long as|except)\b", re.IGNORECASE)
 _HAS_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
+_NEGATED_VERB = re.compile(r"\b(?:not|never|cannot)\b|n[’']t\b", re.IGNORECASE)
 
 
 class _SaysYes(Protocol):
@@ -67,6 +75,14 @@ class _SaysYes(Protocol):
 def negates(text: str, question: str) -> bool:
     """Whether ``text`` negates what ``question`` asks: their counts of negating words differ in parity."""
     return negation_count(text) % 2 != negation_count(question) % 2
+
+
+def compares_numbers(question: str, text: str) -> bool:
+    """Whether a verdict on ``text`` would rest on comparing numbers: ``question`` states a number
+    written in digits and ``text`` states numbers, none of them the question's."""
+    asked = numbers_in(question)
+    stated = numbers_in(text)
+    return bool(asked and stated and not asked & stated)
 
 
 def restated_share(question: str, sentence: str) -> float:
@@ -133,14 +149,18 @@ class VerdictLead:
         if not sentences or not sentences[0].supported or _HAS_VERDICT.match(sentences[0].text):
             return None  # the verdict opens the answer, so the answer must open with a supported sentence
         text = " ".join(supported)
-        if _CONDITION.search(text):
+        if _CONDITION.search(text) or compares_numbers(question, text):
             return None
         p = judge.says_yes(question, text)
         if p is None:
             return None
         negated = negates(text, question)
         first = sentences[0].text
-        restated = negates(first, question) and restated_share(question, first) >= self.restated_share
+        restated = (
+            negates(first, question)
+            and bool(_NEGATED_VERB.search(first))
+            and restated_share(question, first) >= self.restated_share
+        )
         log.debug("verdict: P(yes)=%.2f, negated=%s, restated negated=%s", p, negated, restated)
         if p < (self.negated_no_threshold if negated else self.no_threshold) or (restated and p < self.yes_threshold):
             return "No"

@@ -285,3 +285,12 @@ def test_names_in_keeps_at_most_limit_names():
 )
 def test_states_time_finds_dates_spans_and_words_relating_times_but_not_the_modal_may(text, placed):
     assert states_time(text) is placed
+
+
+def test_the_first_word_of_a_hyphenated_compound_is_no_negation():
+    from rag.citations import negation_count
+
+    assert negation_count("The bill abolishes no-fault evictions.") == 0
+    assert negation_count("A not-for-profit company runs the centre.") == 0
+    assert negation_count("They do not qualify, and no one can apply.") == 2
+    assert negation_count("Landlords don't qualify.") == 1
