@@ -31,8 +31,8 @@ derived from the answer once every sentence has been checked against its passage
    "bulk" is no "Yes". Only a negated verb ("not", "cannot", "never", "-n't") counts here: "Is the
    training free for apprentices?" → "Apprentices pay no fees" repeats three of the question's four
    words with a "no", and means yes.
-6. no verdict rests on comparing numbers: when the question states a number ("before 2030", "more
-   than 40%") and the answer states only other numbers, the answer stands without one. The judge
+6. no verdict rests on comparing numbers: when the question sentence states a number ("before 2030",
+   "more than 40%") and the answer states only other numbers, the answer stands without one. The judge
    read "The new hospital is due to open in 2027" as a "No" to "Will it open before 2030?".
 
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
@@ -78,9 +78,12 @@ def negates(text: str, question: str) -> bool:
 
 
 def compares_numbers(question: str, text: str) -> bool:
-    """Whether a verdict on ``text`` would rest on comparing numbers: ``question`` states a number
-    written in digits and ``text`` states numbers, none of them the question's."""
-    asked = numbers_in(question)
+    """Whether a verdict on ``text`` would rest on comparing numbers: the question sentence of
+    ``question`` (without the situation told before it) states a number written in digits and
+    ``text`` states numbers, none of them the question's. "I left school at 16 … Will I have to pay
+    for a basic maths course?" asks nothing about 16, and "No. … you will not have to pay for level 1
+    and 2 English and maths courses" keeps its verdict."""
+    asked = numbers_in(asked_sentence(question))
     stated = numbers_in(text)
     return bool(asked and stated and not asked & stated)
 

@@ -187,6 +187,9 @@ def test_no_verdict_rests_on_comparing_the_questions_number_with_another():
     assert VerdictLead().run(question, same_year, Judge(0.9))[0].text.startswith("Yes. The new hospital")
     no_number = [supported("The opening of the new hospital has been postponed indefinitely.", 2)]
     assert VerdictLead().run(question, no_number, Judge(0.1))[0].text.startswith("No. The opening")
+    story = "I left school last year at 16 and I am unemployed. Will I have to pay for a basic maths course?"
+    levels = [supported("In most cases you will not have to pay for level 1 and 2 English and maths courses.")]
+    assert VerdictLead().run(story, levels, Judge(0.1))[0].text.startswith("No. In most cases")  # 16 is not asked about
 
 
 def test_a_restatement_negated_only_by_no_before_a_noun_is_not_taken_for_a_no():
