@@ -113,12 +113,49 @@ _LEAD_IN = re.compile(
 )
 
 
+#: "This can be seen in the passage where it states "…"", "This is evident from the passage, which states
+#: that …": a lead-in that points at a passage before quoting it. Only removed when a clause or a quote follows.
+_POINTER_LEAD_IN = re.compile(
+    r"^(?:this|that|it)\s+(?:is|can\s+be|may\s+be)\s+(?:seen|evident|shown|stated|mentioned|supported|found|clear)\s+"
+    r"(?:in|from|by)\s+(?:the\s+|this\s+)?(?:passages?|text|documents?)\s*,?\s*(?:where|which|that|as)\s+(?:it\s+)?"
+    r"(?:states?|says?|mentions?|notes?|explains?|reads?)(?:\s+that\s+|\s*:\s*|\s+(?=[\"“‘']))",
+    re.IGNORECASE,
+)
+#: ", as stated in [3]." once its marker is gone: ", as stated in." A pointer with nothing left to point at.
+_TRAILING_POINTER = re.compile(
+    r"\s*,?\s*(?:as\s+(?:stated|mentioned|noted|shown|described|explained|cited|seen|set\s+out|outlined|indicated)\s+in"
+    r"|according\s+to|as\s+per|see)(?:\s+(?:the\s+)?passages?)?\s*(?P<end>[.!?]?)\s*$",
+    re.IGNORECASE,
+)
+#: Words of a sentence that only points at a passage ("This is cited in passage [7].").
+_POINTER_WORDS = frozenset(tokenize(
+    "passage passages cited cites citing stated states mentioned supported supports evident seen shown quoted "
+    "see refer refers reference source sources text document documents information detail details found"
+))
+_POINTED_AT = frozenset(tokenize("passage passages source sources text document documents cited cites citing"))
+
+
+def is_pointer_only(sentence: str) -> bool:
+    """Whether ``sentence`` (markers removed) only points at a passage: "This is cited in passage.",
+    "See the passage for details." It says nothing, so it carries no claim of its own."""
+    words = set(tokenize(sentence))
+    return bool(words & _POINTED_AT) and words <= _POINTER_WORDS
+
+
 def drop_lead_in(sentence: str) -> str:
-    """Remove a lead-in such as "According to passage [4]," or "The passage states that"."""
-    m = _LEAD_IN.match(sentence)
+    """Remove a lead-in such as "According to passage [4],", "The passage states that" or "This can be seen
+    in the passage where it states", a dangling ", as stated in" (its marker removed) at the end, and the
+    closing mark of a quote that an earlier sentence opened."""
+    sentence = _TRAILING_POINTER.sub(lambda m: m["end"] or ".", sentence) if _TRAILING_POINTER.search(sentence) else sentence
+    if re.search(r"[\"”]$", sentence) and sentence.count('"') + sentence.count("“") + sentence.count("”") == 1:
+        sentence = sentence[:-1]  # the closing mark of a quote opened in an earlier sentence
+    m = _LEAD_IN.match(sentence) or _POINTER_LEAD_IN.match(sentence)
     if not m or len(sentence) - m.end() < 3:
         return sentence
     rest = sentence[m.end() :]
+    if m.re is _POINTER_LEAD_IN and rest[0] in "\"“‘'":
+        # the quote it introduced: its opening mark, and the closing one at the end
+        rest = re.sub(r"[\"”’']([.!?]?)$", r"\1", rest[1:].rstrip())
     return rest[0].upper() + rest[1:]
 
 
@@ -455,8 +492,9 @@ def attach_citations(raw: str, passages: Sequence[str], *, min_overlap: float = 
             if 1 <= n <= len(passages) and n not in cites:
                 cites.append(n)
         clean = drop_lead_in(strip_markers(sent))
-        if not clean or not re.search(r"\w", clean):
-            # A bare marker line ("[2]") belongs to the previous sentence.
+        if not clean or not re.search(r"\w", clean) or is_pointer_only(clean):
+            # A bare marker line ("[2]"), or a sentence that only points at a passage ("This is cited in
+            # passage [2]."), belongs to the previous sentence.
             if out and cites:
                 prev = out[-1]
                 merged = tuple(dict.fromkeys(prev.cites + tuple(cites)))

@@ -89,6 +89,42 @@ def test_a_number_a_passage_spells_out_supports_the_same_number_in_digits():
     assert unsupported_numbers("Mission 12 is about devolution; it funds 4 accelerators.", passages) == {"4"}
 
 
+def test_a_sentence_that_only_points_at_a_passage_joins_the_sentence_before_it():
+    raw = "Mutual Ventures mentions provider collaboratives [7]. This is cited in passage [6]."
+    sents = attach_citations(raw, ["p"] * 8)
+    assert [(s.text, s.cites) for s in sents] == [("Mutual Ventures mentions provider collaboratives.", (7, 6))]
+
+
+def test_a_sentence_about_a_text_or_document_is_not_a_mere_pointer():
+    sents = attach_citations("Member states are listed in the text [1]. See the document [2].", ["p", "q"])
+    assert [s.text for s in sents] == ["Member states are listed in the text."]
+
+
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("The causes are complex and interconnected, as stated in [3].", "The causes are complex and interconnected [3]."),
+        ("The fund is a small fraction, according to passage [2].", "The fund is a small fraction [2]."),
+        (
+            'This can be seen in the passage where it states "Collaboration takes time [1]. It needs trust [1]."',
+            "Collaboration takes time [1]. It needs trust [1].",
+        ),
+        (
+            'This is evident from the passage, which states that "leaders must think creatively" [1].',
+            "Leaders must think creatively [1].",
+        ),
+        # a pointer followed by no clause or quote stays: there the pointer is part of what is said
+        (
+            "This is supported by the passage which emphasizes the value of collaboration [1].",
+            "This is supported by the passage which emphasizes the value of collaboration [1].",
+        ),
+        ('He said "the fund is small" [1].', 'He said "the fund is small" [1].'),
+    ],
+)
+def test_words_that_point_at_passages_are_removed_from_what_is_shown(raw, shown):
+    assert render(attach_citations(raw, ["p"] * 3)) == shown
+
+
 def test_render_places_markers_before_the_full_stop():
     out = attach_citations("Pools are at risk [1].", PASSAGES)
     assert render(out) == "Pools are at risk [1]."
