@@ -27,14 +27,18 @@ from .generator import Backend
 from .prompts import (
     JUDGE_SYSTEM,
     KIND_SYSTEM,
+    STATEMENTS_EXAMPLES,
+    STATEMENTS_SYSTEM,
     VERDICT_SYSTEM,
     VERDICT_TAIL,
     ChatPrompt,
     judge_context,
     judge_tail,
     kind_tail,
+    parse_statements,
     relevance_context,
     relevance_tail,
+    statements_tail,
     verdict_context,
     verdict_said_tail,
 )
@@ -78,6 +82,7 @@ class Judge:
         self.max_passage_tokens = max_passage_tokens
         self.window_overlap = window_overlap
         self._kinds: dict[tuple[str, str], float] = {}
+        self._statements: dict[str, tuple[str, str] | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: Backend | None = None) -> "Judge":
@@ -122,6 +127,10 @@ class Judge:
             for w in self._windows(passage)
         )
 
+    def entails(self, claim: str, text: str) -> float:
+        """``support`` under the name the verdict asks for (``rag.verdict``): P(``text`` supports ``claim``)."""
+        return self.support(claim, text)
+
     def support_union(self, claim: str, passages: Sequence[str]) -> float:
         """Support of ``claim`` by ``passages`` taken together (ALCE citation recall)."""
         passages = [p for p in passages if p.strip()]
@@ -154,6 +163,19 @@ class Judge:
                 self._kinds.clear()
             self._kinds[key] = self.backend.yes_probability(ChatPrompt(KIND_SYSTEM, "", kind_tail(name, kind)))
         return self._kinds[key]
+
+    def polar_statements(self, question: str) -> tuple[str, str] | None:
+        """The two statements that answer the yes/no ``question`` yes and no ("Is the fund open to
+        charities?" → "The fund is open to charities.", "The fund is not open to charities."), written
+        by the model (``prompts.STATEMENTS_SYSTEM``); None when its reply is not two such lines. They are
+        claims to check, never shown. Remembered per question."""
+        key = " ".join(question.split())
+        if key not in self._statements:
+            if len(self._statements) >= 1024:
+                self._statements.clear()
+            prompt = ChatPrompt(STATEMENTS_SYSTEM, STATEMENTS_EXAMPLES, statements_tail(key))
+            self._statements[key] = parse_statements("".join(self.backend.stream(prompt, max_tokens=96)))
+        return self._statements[key]
 
     def reply_says(self, question: str, answer: str, verdict: str) -> float:
         """Probability that ``answer``, read alone, says the answer to the yes/no ``question`` is

@@ -35,6 +35,16 @@ derived from the answer once every sentence has been checked against its passage
    "more than 40%") and the answer states only other numbers, the answer stands without one. The judge
    read "The new hospital is due to open in 2027" as a "No" to "Will it open before 2030?".
 
+7. when all this leaves the verdict open, the question is turned into two statements, the one that
+   answers it yes and the one that answers it no ("Is the regulator independent?" → "The regulator is
+   independent." / "The regulator is not independent."), and the claim-support judge, the model's
+   best-calibrated use, reads each against the answer as it reads any claim against a passage. The
+   verdict is the one whose statement is supported while the other is barely supported ("The
+   strategy links skills and transport" supports "does not treat them separately" at 0.57 and the
+   opposite at 0.08). An answer that negates the question never gets "Yes" this way, and a pair of
+   statements counts only when the yes statement keeps the question's sense and the no statement
+   negates it (the model swapped them for "Has the consultation closed?").
+
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
 written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts. Rule 5's verb
 condition and 6 came from pairs written later, before any verdict was computed on them
@@ -70,6 +80,10 @@ class _SaysYes(Protocol):
     def says_yes(self, question: str, answer: str) -> float | None: ...
 
     def reply_says(self, question: str, answer: str, verdict: str) -> float | None: ...
+
+    def polar_statements(self, question: str) -> tuple[str, str] | None: ...
+
+    def entails(self, claim: str, text: str) -> float | None: ...
 
 
 def negates(text: str, question: str) -> bool:
@@ -110,6 +124,13 @@ class VerdictLead:
         contrast_no: Contrast below which any answer opens with "No" (default 0.45).
         says_yes_floor: P(says yes) the "Yes" by contrast also needs (default 0.5), so that two weak
             probabilities never make a verdict.
+        entails_yes: When the steps above leave the verdict open, the question is turned into the
+            statement that answers it yes and the one that answers it no, and the claim-support judge
+            reads each against the answer: "Yes" when the yes statement is supported with at least this
+            probability (default 0.6) and the no statement at most ``entails_other``; never for an
+            answer that negates the question.
+        entails_no: Likewise, the support the no statement needs for "No" (default 0.5).
+        entails_other: The most support the other statement may have (default 0.15).
     """
 
     def __init__(
@@ -122,6 +143,9 @@ class VerdictLead:
         contrast_yes: float = 0.7,
         contrast_no: float = 0.45,
         says_yes_floor: float = 0.5,
+        entails_yes: float = 0.6,
+        entails_no: float = 0.5,
+        entails_other: float = 0.15,
     ) -> None:
         if not 0.0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1")
@@ -131,6 +155,8 @@ class VerdictLead:
             raise ValueError("contrasts must satisfy 0 <= contrast_no <= 0.5 <= contrast_yes <= 1")
         if not 0.0 <= says_yes_floor <= 1.0:
             raise ValueError("says_yes_floor must be between 0 and 1")
+        if not 0.0 <= entails_other < min(entails_yes, entails_no) <= 1.0 or max(entails_yes, entails_no) > 1.0:
+            raise ValueError("entails_other must be below entails_yes and entails_no, all between 0 and 1")
         self.yes_threshold = yes_threshold
         self.no_threshold = no_threshold
         self.negated_no_threshold = negated_no_threshold
@@ -138,6 +164,9 @@ class VerdictLead:
         self.contrast_yes = contrast_yes
         self.contrast_no = contrast_no
         self.says_yes_floor = says_yes_floor
+        self.entails_yes = entails_yes
+        self.entails_no = entails_no
+        self.entails_other = entails_other
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "VerdictLead":
@@ -171,12 +200,30 @@ class VerdictLead:
         log.debug("verdict: contrast=%s", contrast)
         if contrast is not None and contrast < self.contrast_no:
             return "No"
-        if negated:
+        if not negated:
+            if p >= self.yes_threshold:
+                return "Yes"
+            if contrast is not None and contrast >= self.contrast_yes and said_yes >= self.says_yes_floor:
+                return "Yes"
+        return self._by_statements(question, text, judge, allow_yes=not negated)
+
+    def _by_statements(self, question: str, text: str, judge: _SaysYes, *, allow_yes: bool) -> str | None:
+        """The verdict whose statement ``text`` supports while it gives the other statement little support
+        (step 7 of the module's list); None when neither or both are supported, or no statements came."""
+        asked = asked_sentence(question)
+        pair = judge.polar_statements(asked)
+        if pair is None or negates(pair[0], asked) or not negates(pair[1], asked):
+            # Only a yes statement that keeps the question's sense and a no statement that negates it: the
+            # model sometimes swaps the two ("Has the consultation closed?" → "Yes: … has not closed.").
             return None
-        if p >= self.yes_threshold:
+        yes, no = judge.entails(pair[0], text), judge.entails(pair[1], text)
+        log.debug("verdict: statements %r %.2f / %r %.2f", pair[0], yes or 0.0, pair[1], no or 0.0)
+        if yes is None or no is None:
+            return None
+        if allow_yes and yes >= self.entails_yes and no <= self.entails_other:
             return "Yes"
-        if contrast is not None and contrast >= self.contrast_yes and said_yes >= self.says_yes_floor:
-            return "Yes"
+        if no >= self.entails_no and yes <= self.entails_other:
+            return "No"
         return None
 
     @staticmethod

@@ -244,6 +244,19 @@ class Verifier:
             return None
         return self.judge.reply_says(question, text, verdict)
 
+    def polar_statements(self, question: str) -> tuple[str, str] | None:
+        """The statements that answer the yes/no ``question`` yes and no (``Judge.polar_statements``),
+        or None without a judge."""
+        if self.mode != "llm" or self.judge is None:
+            return None
+        return self.judge.polar_statements(question)
+
+    def entails(self, claim: str, text: str) -> float | None:
+        """P(``text`` supports ``claim``), the claim-support judge's probability, or None without a judge."""
+        if self.mode != "llm" or self.judge is None:
+            return None
+        return self.judge.support(claim, text)
+
     def is_answer(self, relevance: float | None) -> bool:
         """Whether a relevance score passes (no score, no check: True)."""
         return relevance is None or relevance >= self.thresholds.relevance

@@ -120,6 +120,13 @@ class FakeJudge:
         """``yes`` whatever the question (0.5 by default: too unsure for a verdict either way)."""
         return self.yes
 
+    def polar_statements(self, question: str) -> tuple[str, str] | None:
+        """No statements: the verdict rests on the reply readings alone."""
+        return None
+
+    def entails(self, claim: str, text: str) -> float:
+        return self.support_union(claim, [text])
+
     def reply_says(self, question: str, answer: str, verdict: str) -> float:
         """``yes`` for "says yes" and 1 - ``yes`` for "says no": the contrast is ``yes`` too."""
         return self.yes if verdict == "yes" else 1.0 - self.yes

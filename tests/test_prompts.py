@@ -90,3 +90,21 @@ def test_a_situation_is_shown_apart_from_the_question_it_comes_before():
     assert "[2]" in tail and "in the light of the situation" in tail
     assert answer_tail("How do I claim an estate?").startswith("Question: How do I claim an estate?\n")
     assert "situation" not in answer_tail("How do I claim an estate?")
+
+
+@pytest.mark.parametrize(
+    "reply, pair",
+    [
+        ("Yes: The scheme is open to charities.\nNo: The scheme is not open to charities.",
+         ("The scheme is open to charities.", "The scheme is not open to charities.")),
+        ("  yes : A.\n\nNO:B.\nYes: C.", ("A.", "B.")),  # case and spaces; the first of each line counts
+        ("Yes: The scheme is open.", None),  # no "No" line
+        ("Yes: Same.\nNo: same.", None),  # the same statement twice
+        ("The scheme is open to charities.", None),
+        ("", None),
+    ],
+)
+def test_the_two_statements_of_a_yes_no_question_are_read_from_their_lines(reply, pair):
+    from rag.prompts import parse_statements
+
+    assert parse_statements(reply) == pair

@@ -11,8 +11,27 @@ from rag.verdict import VerdictLead, negates, restated_share
 class Judge:
     """``yes`` for the single question; ``said`` = (P(says yes), P(says no)) for the pair (None: no pair)."""
 
-    def __init__(self, yes: float | None, said: tuple[float, float] | None = None) -> None:
-        self.yes, self.said, self.asked = yes, said, []
+    def __init__(
+        self,
+        yes: float | None,
+        said: tuple[float, float] | None = None,
+        entailed: tuple[float, float] | None = None,
+    ) -> None:
+        """``entailed`` = support of (the yes statement, the no statement) by the answer (None: no statements)."""
+        self.yes, self.said, self.entailed, self.asked, self.claims = yes, said, entailed, [], []
+        self.swap = False
+
+    def polar_statements(self, question: str) -> tuple[str, str] | None:
+        """("affirmed: <question>", "denied: <question> not"), or swapped when ``swap`` is set."""
+        if self.entailed is None:
+            return None
+        pair = (f"affirmed: {question}", f"denied: {question} not")
+        return pair[::-1] if self.swap else pair
+
+    def entails(self, claim: str, text: str) -> float | None:
+        self.claims.append(claim)
+        assert self.entailed is not None
+        return self.entailed[0] if claim.startswith("affirmed:") else self.entailed[1]
 
     def says_yes(self, question: str, answer: str) -> float | None:
         self.asked.append((question, answer))
@@ -138,6 +157,47 @@ def test_negation_counts_parity_against_the_question():
     assert not negates("They don't qualify.", "Don't they qualify?")
 
 
+def test_statements_settle_what_the_reply_readings_leave_open():
+    question = "Does the strategy treat skills and transport separately?"
+    answer = [supported("The strategy links skills and transport: training is wasted when people have no way to reach jobs.", 2)]
+    unsure = dict(said=(0.48, 0.39))  # contrast 0.55: the reply readings leave it open
+    assert VerdictLead().run(question, answer, Judge(0.5, **unsure)) == answer  # no statements: no verdict
+    no = VerdictLead().run(question, answer, Judge(0.5, **unsure, entailed=(0.08, 0.57)))
+    assert no[0].text.startswith("No. The strategy links") and no[0].citations == (2,)
+    regulator = "Is the regulator independent of government?"
+    reports = [supported("The regulator reports to the minister, who appoints its board.", 1)]
+    assert VerdictLead().run(regulator, reports, Judge(0.5, **unsure, entailed=(0.72, 0.09)))[0].text.startswith("Yes.")
+
+
+def test_statements_give_no_verdict_when_both_or_neither_are_supported():
+    question = "Is the housing target likely to be met on time?"
+    answer = [supported("Delivery is running well behind the pace needed.", 1)]
+    for entailed in [(0.38, 0.39), (0.1, 0.1), (0.7, 0.6), (0.41, 0.16), (0.05, 0.45)]:
+        assert VerdictLead().run(question, answer, Judge(0.5, said=(0.48, 0.39), entailed=entailed)) == answer, entailed
+
+
+def test_statements_count_only_when_the_no_statement_is_the_negated_one():
+    question = "Has the consultation closed?"
+    answer = [supported("The consultation ended on 4 May.", 1)]
+    judge = Judge(0.5, said=(0.48, 0.39), entailed=(0.73, 0.06))
+    assert VerdictLead().run(question, answer, judge)[0].text.startswith("Yes.")
+    judge.swap = True  # the model put the negated statement on the "Yes" line
+    assert VerdictLead().run(question, answer, judge) == answer
+
+
+def test_statements_never_give_yes_to_an_answer_that_negates_the_question():
+    question = "Do the rules apply in Scotland?"
+    negating = [supported("The rules do not apply outside England.", 1)]
+    assert VerdictLead().run(question, negating, Judge(0.6, said=(0.5, 0.4), entailed=(0.9, 0.05))) == negating
+    assert VerdictLead().run(question, negating, Judge(0.6, said=(0.5, 0.4), entailed=(0.05, 0.9)))[0].text.startswith("No.")
+
+
+def test_statements_are_asked_only_when_the_reply_readings_leave_the_verdict_open():
+    judge = Judge(0.1, entailed=(0.9, 0.05))
+    assert VerdictLead().run(QUESTION, [NEGATED], judge)[0].text.startswith("No.")
+    assert judge.claims == []
+
+
 def test_thresholds_are_validated():
     with pytest.raises(ValueError):
         VerdictLead(yes_threshold=0.4, negated_no_threshold=0.5)
@@ -147,6 +207,8 @@ def test_thresholds_are_validated():
         VerdictLead(contrast_no=0.6)
     with pytest.raises(ValueError, match="says_yes_floor"):
         VerdictLead(says_yes_floor=1.5)
+    with pytest.raises(ValueError, match="entails_other"):
+        VerdictLead(entails_other=0.6)
 
 
 def test_the_verdict_thresholds_are_settings_checked_against_each_other():
@@ -158,7 +220,7 @@ def test_the_verdict_thresholds_are_settings_checked_against_each_other():
 
 
 @pytest.mark.models
-def test_with_the_real_judge_at_most_one_verdict_pair_gets_the_wrong_verdict_and_half_get_one():
+def test_with_the_real_judge_at_most_one_verdict_pair_gets_the_wrong_verdict_and_three_in_five_get_one():
     """The question/reply pairs of ``eval/datasets/verdicts.jsonl``, each reply as one supported sentence."""
     import json
 
@@ -171,10 +233,10 @@ def test_with_the_real_judge_at_most_one_verdict_pair_gets_the_wrong_verdict_and
     lead = VerdictLead.from_settings(settings)
     given = {p["id"]: lead.verdict(p["question"], [supported(p["reply"])], judge) for p in pairs}
     wrong = [(p["question"], p["reply"], given[p["id"]]) for p in pairs if given[p["id"]] not in (None, p["verdict"].title())]
-    # Measured: 47 right, 1 wrong ("Are tenants protected from sudden evictions?" / "The bill abolishes
-    # no-fault evictions …": contrast 0.435, just under the "No" bar), 40 without a verdict.
+    # Measured on the 110 pairs: 70 right, 1 wrong ("Are tenants protected from sudden evictions?" / "The
+    # bill abolishes no-fault evictions …": contrast 0.435, just under the "No" bar), 39 without a verdict.
     assert len(wrong) <= 1, wrong
-    assert sum(v is not None for v in given.values()) >= len(pairs) // 2
+    assert sum(v is not None for v in given.values()) >= 0.6 * len(pairs)
 
 
 def test_no_verdict_rests_on_comparing_the_questions_number_with_another():
