@@ -124,7 +124,7 @@ _POINTER_LEAD_IN = re.compile(
 #: ", as stated in [3]." once its marker is gone: ", as stated in." A pointer with nothing left to point at.
 _TRAILING_POINTER = re.compile(
     r"\s*,?\s*(?:as\s+(?:stated|mentioned|noted|shown|described|explained|cited|seen|set\s+out|outlined|indicated)\s+in"
-    r"|according\s+to|as\s+per|see)(?:\s+(?:the\s+)?passages?)?\s*(?P<end>[.!?]?)\s*$",
+    r"|according\s+to|as\s+per|,\s*see)(?:\s+(?:the\s+)?passages?)?\s*(?P<end>[.!?]?)\s*$",
     re.IGNORECASE,
 )
 #: Words of a sentence that only points at a passage ("This is cited in passage [7].").

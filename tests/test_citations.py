@@ -119,6 +119,8 @@ def test_a_sentence_about_a_text_or_document_is_not_a_mere_pointer():
             "This is supported by the passage which emphasizes the value of collaboration [1].",
         ),
         ('He said "the fund is small" [1].', 'He said "the fund is small" [1].'),
+        ("Residents will see [1].", "Residents will see [1]."),  # "see" ends a sentence of its own
+        ("The fund is small, see [2].", "The fund is small [2]."),
     ],
 )
 def test_words_that_point_at_passages_are_removed_from_what_is_shown(raw, shown):
