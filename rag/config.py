@@ -86,8 +86,8 @@ class Settings:
             question sentences) is cut into parts, each retrieved, answered and checked on its own,
             and the answers joined (default True; ``rag.decompose``).
         yes_no_verdict: A checked answer to a yes/no question opens with "Yes." or "No." when the
-            judge reads it as settling the question and it states no condition (default True;
-            ``rag.verdict``; needs ``judge=llm``).
+            judge reads it as settling the question, a condition the answer states following the
+            verdict (default True; ``rag.verdict``; needs ``judge=llm``).
         verdict_yes_threshold: P(yes) an answer that negates nothing needs to open with "Yes"
             (default 0.8).
         verdict_no_threshold: P(yes) below which any answer opens with "No" (default 0.3; one

@@ -131,13 +131,23 @@ def test_restated_share_counts_the_question_words_without_its_frame():
         ("What share of pools are at risk?", [supported("One third of pools are at risk.")]),  # not yes/no
         (QUESTION, [Sentence("Leisure centres don't qualify.", (1,), 0.1, False), NEGATED]),  # opens unsupported
         (QUESTION, [supported("No, leisure centres don't qualify.")]),  # already has one
-        ("Will our housing benefit be reduced?", [supported("It is reduced by 25% if you have two spare bedrooms.")]),
         (QUESTION, []),
     ],
 )
 def test_no_verdict_without_a_settled_supported_answer_to_a_yes_no_question(question, sentences):
     judge = Judge(0.05)
     assert VerdictLead().run(question, sentences, judge) == sentences
+
+
+def test_an_answer_stating_a_condition_gets_its_verdict_with_the_condition_after_it():
+    question = "Can charities apply for the community grant?"
+    answer = [supported("Charities can apply if they are registered with the Charity Commission.", 2)]
+    out = VerdictLead().run(question, answer, Judge(0.9))
+    assert out[0].text == "Yes. Charities can apply if they are registered with the Charity Commission."
+    assert out[0].citations == (2,)
+    unless = [supported("Tenants cannot end a fixed-term tenancy early unless the agreement has a break clause.")]
+    assert VerdictLead().run("Can tenants end their tenancy early?", unless, Judge(0.2))[0].text.startswith("No. Tenants")
+    assert VerdictLead().run(question, answer, Judge(0.6)) == answer  # unsure stays silent, condition or not
 
 
 def test_no_judge_no_verdict():
@@ -233,8 +243,8 @@ def test_with_the_real_judge_at_most_one_verdict_pair_gets_the_wrong_verdict_and
     lead = VerdictLead.from_settings(settings)
     given = {p["id"]: lead.verdict(p["question"], [supported(p["reply"])], judge) for p in pairs}
     wrong = [(p["question"], p["reply"], given[p["id"]]) for p in pairs if given[p["id"]] not in (None, p["verdict"].title())]
-    # Measured on the 110 pairs: 70 right, 1 wrong ("Are tenants protected from sudden evictions?" / "The
-    # bill abolishes no-fault evictions …": contrast 0.435, just under the "No" bar), 39 without a verdict.
+    # Measured on the 130 pairs: 88 right, 1 wrong ("Are tenants protected from sudden evictions?" / "The
+    # bill abolishes no-fault evictions …": contrast 0.435, just under the "No" bar), 41 without a verdict.
     assert len(wrong) <= 1, wrong
     assert sum(v is not None for v in given.values()) >= 0.6 * len(pairs)
 
