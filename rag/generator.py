@@ -85,10 +85,22 @@ class LlamaCppBackend:
         n_ctx: Context length in tokens (default 4096).
         n_threads: CPU threads (default: all cores).
         n_batch: Prompt tokens processed per batch (default 512).
+        head_state_cache_mb: Memory for saved prompt-head states, in MB (default 256; 0: none). A
+            yes/no prompt (the judge's) whose head was read before restores that head's KV state in
+            milliseconds instead of reading it again; the least recently used states go first.
     """
 
-    def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None, n_batch: int = 512) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        head_state_cache_mb: int = 256,
+    ) -> None:
         import os
+        from collections import OrderedDict
 
         from llama_cpp import Llama
 
@@ -118,12 +130,19 @@ class LlamaCppBackend:
                 self._stop_ids.add(ids[0])
         self._yes_ids = self._single_token_ids(_YES)
         self._no_ids = self._single_token_ids(_NO)
+        if head_state_cache_mb < 0:
+            raise ValueError("head_state_cache_mb must be >= 0")
+        #: Saved KV states of prompt heads: head tokens -> llama.cpp sequence state, least recent first.
+        self._head_states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._head_state_budget = head_state_cache_mb * 1024 * 1024
+        self.head_state_hits = 0
         log.info("loaded %s in %.1fs", self.name, self.load_s)
 
     def forget_cache(self) -> None:
         """Drop the KV cache: the next prompt is processed from its first token (for benchmarks)."""
         with self.lock:
             self.llm.reset()
+            self._head_states.clear()
 
     def close(self) -> None:
         """Free the llama.cpp context (also done at interpreter exit by the registry)."""
@@ -294,9 +313,61 @@ class LlamaCppBackend:
 
         llm = self.llm
         prefix = self._reuse_head_only(tokens, len(tokens) if head is None else head)
+        # A head read before and since evicted is restored from its saved state (milliseconds, not
+        # seconds); a head read now is saved after it, for the next prompt that shares it.
+        save = head is not None and prefix < head < len(tokens) and self._head_state_budget > 0
+        if save and self._restore_head(tokens[:head]):
+            prefix, save = head, False
         llm.eval(tokens[prefix:])
         ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
+        logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
+        if save:
+            self._save_head(tokens[:head])
+        return logits
+
+    def _restore_head(self, head_tokens: list[int]) -> bool:
+        """Bring the KV cache to exactly ``head_tokens`` from a saved state; False when none is saved.
+        The tail is then evaluated in a batch of its own, as when the head was still in the cache."""
+        import ctypes
+
+        import llama_cpp
+
+        llm, key = self.llm, tuple(head_tokens)
+        state = self._head_states.get(key)
+        if state is None:
+            return False
+        self._head_states.move_to_end(key)
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llm.n_tokens = 0
+        src = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if not llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, src, len(state), 0):
+            log.warning("a saved prompt-head state did not load; reading the head again")
+            del self._head_states[key]
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            return False
+        llm._ctx.kv_cache_seq_rm(-1, len(key), -1)  # the state holds the tail it was saved with
+        llm.input_ids[: len(key)] = head_tokens
+        llm.n_tokens = len(key)
+        self.head_state_hits += 1
+        return True
+
+    def _save_head(self, head_tokens: list[int]) -> None:
+        """Save the KV state just computed for a prompt whose head is ``head_tokens`` (its tail too:
+        that is cut off on restore), dropping the least recently used states over the budget."""
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if size > self._head_state_budget:
+            return
+        buf = (ctypes.c_uint8 * size)()
+        if llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0) != size:
+            return
+        self._head_states[tuple(head_tokens)] = bytes(buf)
+        while sum(map(len, self._head_states.values())) > self._head_state_budget:
+            self._head_states.popitem(last=False)
 
     def yes_probability(self, prompt: ChatPrompt) -> float:
         with self.lock:

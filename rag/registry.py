@@ -43,7 +43,7 @@ def get_backend(settings: Settings, role: str = "answer") -> Backend:
     if settings.backend == "openai":
         key: tuple = ("openai", settings.openai_base_url, settings.openai_model, settings.openai_timeout_s)
     else:
-        key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads)
+        key = (settings.backend, settings.model, settings.n_ctx, settings.n_threads, settings.head_state_cache_mb)
     if settings.backend == "llama-cpp":
         key = key + (_CONTEXT_OF_ROLE[role],)
     with _lock:
@@ -71,7 +71,9 @@ def _load_backend(settings: Settings) -> Backend:
         target = settings.model if Path(settings.model).exists() else model_path(settings.model, settings.cache_dir)
         return TransformersBackend(target)
     path = model_path(settings.model, settings.cache_dir)
-    return LlamaCppBackend(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    return LlamaCppBackend(
+        path, n_ctx=settings.n_ctx, n_threads=settings.n_threads, head_state_cache_mb=settings.head_state_cache_mb
+    )
 
 
 def loaded_backends(*, local: bool = False) -> int:

@@ -64,6 +64,39 @@ def test_yes_probability_is_a_probability(tiny):
     assert 0.0 <= p <= 1.0
 
 
+@pytest.mark.models
+def test_a_yes_no_prompt_head_read_before_is_restored_and_gives_the_same_probability(tmp_path):
+    backend = LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=64)
+    plain = LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=0)
+    passages = [f"Passage {i}: the council opened {i + 2} new libraries in the north of the county." for i in range(3)]
+    prompts = [ChatPrompt("Answer Yes or No.", p, "Did the council open new libraries?") for p in passages]
+    first = [backend.yes_probability(p) for p in prompts]
+    assert backend.head_state_hits == 0
+    again = [backend.yes_probability(p) for p in prompts]  # each head was evicted from the KV cache by the next
+    assert backend.head_state_hits == 3
+    assert again == first == [plain.yes_probability(p) for p in prompts]
+    # A new tail on a restored head is read afresh, like one on a head still in the cache.
+    other = ChatPrompt("Answer Yes or No.", passages[1], "Did the council close a library?")
+    assert backend.yes_probability(other) == plain.yes_probability(other)
+    assert backend.head_state_hits == 4
+    backend.forget_cache()  # benchmarks start cold: saved heads go too
+    backend.yes_probability(prompts[0])
+    assert backend.head_state_hits == 4
+
+
+@pytest.mark.models
+def test_the_head_state_budget_keeps_the_most_recent_heads_only():
+    backend = LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=8)  # a few 2 MB heads
+    heads = [ChatPrompt("Answer Yes or No.", f"Passage {i}: " + "words " * 60, "Is it so?") for i in range(12)]
+    for prompt in heads:
+        backend.yes_probability(prompt)
+    saved = sum(map(len, backend._head_states.values()))
+    assert 0 < saved <= 8 * 1024 * 1024 and 1 < len(backend._head_states) < 12
+    assert list(backend._head_states)[-1] == tuple(backend.head_tokens(heads[-1]))
+    with pytest.raises(ValueError, match="head_state_cache_mb"):
+        LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=-1)
+
+
 def test_yes_share_reads_yes_against_no():
     import numpy as np
 
