@@ -104,6 +104,8 @@ class LlamaCppBackend:
 
         from llama_cpp import Llama
 
+        if head_state_cache_mb < 0:
+            raise ValueError("head_state_cache_mb must be >= 0")
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
@@ -130,8 +132,6 @@ class LlamaCppBackend:
                 self._stop_ids.add(ids[0])
         self._yes_ids = self._single_token_ids(_YES)
         self._no_ids = self._single_token_ids(_NO)
-        if head_state_cache_mb < 0:
-            raise ValueError("head_state_cache_mb must be >= 0")
         #: Saved KV states of prompt heads: head tokens -> llama.cpp sequence state, least recent first.
         self._head_states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
         self._head_state_budget = head_state_cache_mb * 1024 * 1024
@@ -316,8 +316,9 @@ class LlamaCppBackend:
         # A head read before and since evicted is restored from its saved state (milliseconds, not
         # seconds); a head read now is saved after it, for the next prompt that shares it.
         save = head is not None and prefix < head < len(tokens) and self._head_state_budget > 0
-        if save and self._restore_head(tokens[:head]):
-            prefix, save = head, False
+        restored = self._restore_head(tokens[:head]) if save else None
+        if restored is not None:  # the head, or nothing after a state that failed to load
+            prefix, save = restored, restored == 0
         llm.eval(tokens[prefix:])
         ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
         logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
@@ -325,9 +326,11 @@ class LlamaCppBackend:
             self._save_head(tokens[:head])
         return logits
 
-    def _restore_head(self, head_tokens: list[int]) -> bool:
-        """Bring the KV cache to exactly ``head_tokens`` from a saved state; False when none is saved.
-        The tail is then evaluated in a batch of its own, as when the head was still in the cache."""
+    def _restore_head(self, head_tokens: list[int]) -> int | None:
+        """Bring the KV cache to exactly ``head_tokens`` from a saved state and return the tokens now
+        cached: the head's length, or 0 when the state failed to load (the cache is then empty); None,
+        with the cache untouched, when no state is saved. After a restore the tail is evaluated in a
+        batch of its own, as when the head was still in the cache."""
         import ctypes
 
         import llama_cpp
@@ -335,7 +338,7 @@ class LlamaCppBackend:
         llm, key = self.llm, tuple(head_tokens)
         state = self._head_states.get(key)
         if state is None:
-            return False
+            return None
         self._head_states.move_to_end(key)
         llm._ctx.kv_cache_seq_rm(-1, 0, -1)
         llm.n_tokens = 0
@@ -344,12 +347,12 @@ class LlamaCppBackend:
             log.warning("a saved prompt-head state did not load; reading the head again")
             del self._head_states[key]
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-            return False
+            return 0
         llm._ctx.kv_cache_seq_rm(-1, len(key), -1)  # the state holds the tail it was saved with
         llm.input_ids[: len(key)] = head_tokens
         llm.n_tokens = len(key)
         self.head_state_hits += 1
-        return True
+        return len(key)
 
     def _save_head(self, head_tokens: list[int]) -> None:
         """Save the KV state just computed for a prompt whose head is ``head_tokens`` (its tail too:

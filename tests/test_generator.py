@@ -85,6 +85,20 @@ def test_a_yes_no_prompt_head_read_before_is_restored_and_gives_the_same_probabi
 
 
 @pytest.mark.models
+def test_a_saved_head_that_fails_to_load_is_read_again_from_its_first_token(monkeypatch):
+    import llama_cpp
+
+    backend = LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=64)
+    plain = LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=0)
+    first, second = (ChatPrompt("Answer Yes or No.", f"Passage {i}: the pool reopened in May.", "Did it reopen?") for i in (1, 2))
+    backend.yes_probability(first)
+    backend.yes_probability(second)  # shares the system prompt with the first: only that stays cached
+    monkeypatch.setattr(llama_cpp, "llama_state_seq_set_data", lambda *args: 0)
+    assert backend.yes_probability(first) == plain.yes_probability(first)
+    assert backend.head_state_hits == 0
+
+
+@pytest.mark.models
 def test_the_head_state_budget_keeps_the_most_recent_heads_only():
     backend = LlamaCppBackend(tiny_model_path(), n_ctx=1024, head_state_cache_mb=8)  # a few 2 MB heads
     heads = [ChatPrompt("Answer Yes or No.", f"Passage {i}: " + "words " * 60, "Is it so?") for i in range(12)]
