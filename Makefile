@@ -60,8 +60,10 @@ FAST := -m "not models and not browser"
 
 # `make test WITH_LLAMA_SERVER=1` also builds llama-server first, so tests/test_llama_server.py runs
 # instead of skipping (the build takes about 11 minutes on 2 cores, so it is not done by default).
+# The fast tier runs first, so a plain bug fails in seconds, not after the model tests; then the rest.
 test: install system-deps $(if $(WITH_LLAMA_SERVER),llama-server)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(FAST)
+	$(PY) -m pytest -q -m "models or browser"
 	$(VENV)/bin/rag eval --suite seed --out test-artifacts/seed-eval $(SEED_GATE)
 	$(VENV)/bin/rag eval --suite whitepaper --out test-artifacts/whitepaper-eval $(WP_GATE)
 

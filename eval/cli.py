@@ -9,7 +9,7 @@ from typing import Any
 
 def register_eval(sub: Any, add_common_options: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("eval", help="run an evaluation suite")
-    p.add_argument("--suite", default="seed", help="seed, whitepaper, conditionalqa or judge (default seed)")
+    p.add_argument("--suite", default="seed", help="seed, whitepaper, conditionalqa, judge or verdicts (default seed)")
     p.add_argument("--out", help="report folder (default eval/reports/<suite>)")
     p.add_argument("--limit", type=int, help="evaluate only the first N items (a stratified sample for judge)")
     p.add_argument("--split", choices=["all", "dev", "test"], default="all",

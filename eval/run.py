@@ -3,6 +3,7 @@
     rag eval --suite seed                         # the team-written article questions
     rag eval --suite whitepaper --split dev       # only the dev part (for tuning); --split test to report
     rag eval --suite judge --limit 100            # the judge on a stratified WiCE sample
+    rag eval --suite verdicts                     # the Yes/No lead on 130 question/reply pairs
     rag eval --suite conditionalqa --data DIR     # licensed data from DIR/conditionalqa (or RAG_EVAL_DATA)
     rag eval --suite seed --compare eval/reports/latest/seed/metrics.json
     rag eval --suite seed --fail-under answerable_correct=0.9 --fail-under declined_correctly=1
@@ -135,9 +136,12 @@ def write_report(result: SuiteResult, out: Path, settings: Settings, elapsed: fl
     if not failures:
         lines.append("None.")
     for r in failures:
-        lines.append(f"### {r['id']} ({', '.join(x for x in (r.get('type'), r.get('split')) if x)})")
+        kind = ", ".join(x for x in (r.get("type"), r.get("split")) if x)
+        lines.append(f"### {r['id']}" + (f" ({kind})" if kind else ""))
         if "question" in r:
             lines.append(f"- **Question:** {r['question']}")
+        if "reply" in r:
+            lines.append(f"- **Reply:** {r['reply']}")
         if "claim" in r:
             lines.append(f"- **Claim:** {r['claim']} (label {'supported' if r['label'] else 'not supported'}, score {r['score']:.3f})")
         if "answer" in r:
@@ -200,7 +204,7 @@ def _plots(result: SuiteResult, out: Path) -> list[Path]:
     if lat:
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.hist(lat, bins=min(30, max(5, len(lat) // 2)), color="#6aa84f")
-        ax.set_xlabel("seconds per question" if result.name != "judge" else "seconds per claim-passage pair")
+        ax.set_xlabel({"judge": "seconds per claim-passage pair", "verdicts": "seconds per pair"}.get(result.name, "seconds per question"))
         ax.set_ylabel("count")
         ax.set_title(f"{result.name}: latency")
         fig.tight_layout()

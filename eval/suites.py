@@ -4,6 +4,8 @@
 * ``whitepaper``: team-written questions over the default corpus (the article and the White Paper summary).
 * ``conditionalqa``: 285 GOV.UK policy questions over a 7,506-sentence evidence pool.
 * ``judge``: the claim-support judge against WiCE dev human labels.
+* ``verdicts``: the "Yes."/"No." lead of yes/no answers on 130 question/reply pairs
+  (``eval/datasets/verdicts.jsonl``): right, wrong or no verdict, per pair.
 
 The team's question sets (``eval/datasets/``) and the default corpus (``index/sources/``: the article
 and the White Paper summary) ship with the project. WiCE and ConditionalQA may not be copied into it: they are read from the folder
@@ -506,4 +508,66 @@ def run_judge(settings: Settings, limit: int | None = None) -> SuiteResult:
     return SuiteResult("judge", m, rows, secs, roc=M.roc_curve(labels, scores), notes=notes)
 
 
-SUITES = {"seed": run_seed, "whitepaper": run_whitepaper, "conditionalqa": run_conditionalqa, "judge": run_judge}
+def verdict_pairs(limit: int | None = None) -> list[dict[str, Any]]:
+    """The pairs of ``eval/datasets/verdicts.jsonl`` (the first ``limit`` of them; default all 130)."""
+    pairs = read_jsonl(DATASETS / "verdicts.jsonl")
+    return pairs[:limit] if limit else pairs
+
+
+def verdict_rows(pairs: list[dict[str, Any]], settings: Settings, judge: Any = None) -> list[dict[str, Any]]:
+    """The verdict ``judge`` (default: the real judge of ``settings``) gives each pair, its reply read as
+    one supported sentence.
+
+    Each row: ``id``, ``question``, ``reply``, ``expected`` ("Yes"/"No"), ``given`` ("Yes", "No" or None)
+    ``outcome`` ("right", "wrong" or "none") and ``correct`` (None when no verdict was given).
+    """
+    from rag import Sentence, VerdictLead
+
+    if judge is None:
+        from rag import Judge
+
+        judge = Judge.from_settings(settings)
+    lead = VerdictLead.from_settings(settings)
+    rows = []
+    for p in tqdm(pairs, desc="verdicts: pairs", unit="pair"):
+        t0 = time.perf_counter()
+        given = lead.verdict(p["question"], [Sentence(p["reply"], (1,), 0.9, True)], judge)
+        expected = p["verdict"].title()
+        outcome = "none" if given is None else "right" if given == expected else "wrong"
+        rows.append({"id": p["id"], "question": p["question"], "reply": p["reply"], "expected": expected,
+                     "given": given, "outcome": outcome, "correct": None if given is None else outcome == "right",
+                     "why": f"{given} given, {expected} expected", "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def verdict_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Counts and rates of right, wrong and missing verdicts over ``verdict_rows``' rows."""
+    n = len(rows)
+    count = {k: sum(r["outcome"] == k for r in rows) for k in ("right", "wrong", "none")}
+    given = count["right"] + count["wrong"]
+    return {
+        "pairs": n,
+        "right": count["right"],
+        "wrong": count["wrong"],
+        "no_verdict": count["none"],
+        "right_rate": count["right"] / n if n else 0.0,
+        "wrong_rate": count["wrong"] / n if n else 0.0,
+        "verdict_given_rate": given / n if n else 0.0,
+        "precision_of_given": count["right"] / given if given else 0.0,
+    }
+
+
+def run_verdicts(settings: Settings, limit: int | None = None) -> SuiteResult:
+    rows = verdict_rows(verdict_pairs(limit), settings)
+    m = verdict_metrics(rows)
+    notes = [
+        "Each reply is read as one supported sentence; the verdict is what opens the checked answer "
+        "(rag/verdict.py). A wrong verdict is worse than none: none leaves the answer as it was.",
+        "Wrong pairs: " + ("; ".join(f"{r['id']} ({r['expected']} expected, {r['given']} given)" for r in rows
+                                     if r["outcome"] == "wrong") or "none") + ".",
+    ]
+    return SuiteResult("verdicts", m, rows, [r["seconds"] for r in rows], notes=notes)
+
+
+SUITES = {"seed": run_seed, "whitepaper": run_whitepaper, "conditionalqa": run_conditionalqa, "judge": run_judge,
+          "verdicts": run_verdicts}

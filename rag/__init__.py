@@ -73,6 +73,7 @@ _LAZY = {
     "chunk_sentences": "sentences",
     "doc_id_for": "loaders",
     "Judge": "judge",
+    "VerdictLead": "verdict",
     "LlamaServer": "llama_server",
     "find_llama_server": "llama_server",
     "GenerationStats": "generator",

@@ -156,3 +156,34 @@ def test_conditionalqa_dev_part_is_every_other_question_and_samples_from_it_stay
     sample = stratified_sample(dev, 40)
     assert len(sample) == 40 and all(part[i] == "dev" for i in sample)
     assert any(q["not_answerable"] for q in dev if q["id"] in sample)  # unanswerable ones are sampled too
+
+
+def test_verdict_rows_count_a_verdict_right_wrong_or_missing_and_the_metrics_add_them_up():
+    from fakes import FakeJudge
+
+    from eval.suites import verdict_metrics, verdict_pairs, verdict_rows
+
+    pairs = [
+        {"id": "p1", "question": "Is the fund open to councils?", "reply": "The fund is open to councils.", "verdict": "yes"},
+        {"id": "p2", "question": "Is the fund open to charities?", "reply": "The fund is open to charities in Wales.", "verdict": "no"},
+        {"id": "p3", "question": "Is the fund open to schools?", "reply": "The fund is not open to schools.", "verdict": "no"},
+    ]
+    sure_yes = verdict_rows(pairs, Settings(), judge=FakeJudge(yes=0.95))
+    # p1 right, p2 a confident wrong "Yes", p3 negates the question so it never gets "Yes" (no verdict).
+    assert [(r["id"], r["given"], r["outcome"], r["correct"]) for r in sure_yes] == [
+        ("p1", "Yes", "right", True), ("p2", "Yes", "wrong", False), ("p3", None, "none", None)]
+    m = verdict_metrics(sure_yes)
+    assert (m["pairs"], m["right"], m["wrong"], m["no_verdict"]) == (3, 1, 1, 1)
+    assert m["verdict_given_rate"] == pytest.approx(2 / 3) and m["precision_of_given"] == pytest.approx(0.5)
+
+    # An unsure judge: only p3, which restates the question negated, gets its (right) "No".
+    unsure = verdict_rows(pairs, Settings(), judge=FakeJudge(yes=0.5))
+    assert [r["outcome"] for r in unsure] == ["none", "none", "right"]
+    m = verdict_metrics(unsure)
+    assert (m["right"], m["wrong"], m["no_verdict"], m["precision_of_given"]) == (1, 0, 2, 1.0)
+    assert verdict_metrics(unsure[:2])["precision_of_given"] == 0.0  # no verdict given: 0, not a division error
+    assert verdict_metrics([])["right_rate"] == 0.0
+    # The shipped pairs: 130, balanced, each with an id, a question, a reply and "yes" or "no".
+    shipped = verdict_pairs()
+    assert len(shipped) == 130 and {p["verdict"] for p in shipped} == {"yes", "no"}
+    assert len(verdict_pairs(5)) == 5

@@ -230,24 +230,21 @@ def test_the_verdict_thresholds_are_settings_checked_against_each_other():
 
 
 @pytest.mark.models
-def test_with_the_real_judge_at_most_one_verdict_pair_gets_the_wrong_verdict_and_three_in_five_get_one():
-    """The question/reply pairs of ``eval/datasets/verdicts.jsonl``, each reply as one supported sentence."""
-    import json
+def test_with_the_real_judge_every_fifth_verdict_pair_gets_no_wrong_verdict_and_most_get_one():
+    """Every fifth pair of ``eval/datasets/verdicts.jsonl`` (26: 13 yes, 13 no), each reply as one supported
+    sentence. All 130 are measured by ``rag eval --suite verdicts`` (about 16 minutes on 2 cores)."""
+    from eval.suites import verdict_pairs, verdict_rows
+    from rag.config import Settings
 
-    from rag.config import PROJECT_ROOT, Settings
-    from rag.judge import Judge as ModelJudge
-
-    pairs = [json.loads(line) for line in (PROJECT_ROOT / "eval/datasets/verdicts.jsonl").read_text(encoding="utf-8").splitlines()]
-    settings = Settings.from_env()
-    judge = ModelJudge.from_settings(settings)
-    lead = VerdictLead.from_settings(settings)
-    given = {p["id"]: lead.verdict(p["question"], [supported(p["reply"])], judge) for p in pairs}
-    wrong = [(p["question"], p["reply"], given[p["id"]]) for p in pairs if given[p["id"]] not in (None, p["verdict"].title())]
-    # On the 130 pairs: 88 right, 1 wrong ("Are tenants protected from sudden evictions?" / "The bill
-    # abolishes no-fault evictions …": contrast 0.435, just under the "No" bar), 41 without a verdict
-    # (the 109 pairs without a condition as measured before conditions got verdicts, the 21 with one since).
-    assert len(wrong) <= 1, wrong
-    assert sum(v is not None for v in given.values()) >= 0.6 * len(pairs)
+    pairs = verdict_pairs()[4::5]
+    assert len(pairs) == 26
+    rows = verdict_rows(pairs, Settings.from_env())
+    # The full run (eval/reports/latest/verdicts): 88 right, 1 wrong (verdict-084, "Are tenants protected
+    # from sudden evictions?" / "The bill abolishes no-fault evictions …": contrast 0.435, just under the
+    # "No" bar; not in this part), 41 without a verdict. On these 26: 16 right, none wrong, 10 without.
+    wrong = [(r["id"], r["question"], r["reply"], r["given"]) for r in rows if r["outcome"] == "wrong"]
+    assert wrong == []
+    assert sum(r["outcome"] == "right" for r in rows) >= 15  # one may slip to no verdict, as in the gates
 
 
 def test_no_verdict_rests_on_comparing_the_questions_number_with_another():
