@@ -42,7 +42,7 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 105-question
-# suite (README, Evaluation): answerable 0.671 (49 of 73; the gate lets one answer slip), declined 0.875
+# suite (README, Evaluation): answerable 0.685 (50 of 73; the gate lets two answers slip), declined 0.875
 # (28 of 32; the gate lets one slip), faithfulness 1.000, recall@10 1.000.
 SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctly=0.84 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
@@ -56,7 +56,7 @@ WP_GATE := --fail-under answerable_correct=0.70 --fail-under declined_correctly=
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
 # `make test` gates on the dev parts only (55 seed and 42 White Paper questions: about half the time
-# of the whole suites, which keeps CI under 45 minutes). Dev is the part tuned on; the test parts are
+# of the whole suites). Dev is the part tuned on; the test parts are
 # only reported, by `make eval`, which runs the whole suites under the gates above. Measured on the dev
 # parts: seed answerable 0.757 (28 of 37), declined 0.889 (16 of 18), injection and off-topic 1.000,
 # faithfulness 1.000, recall@10 1.000; White Paper answerable 0.733 (22 of 30), declined 0.917 (11 of
