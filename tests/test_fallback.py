@@ -105,12 +105,3 @@ def test_a_quote_that_mentions_the_asked_councils_without_naming_one_is_not_offe
     named = passages([BODY[0].replace("the council said", "the council in Sheffield said"), BODY[1]])
     sentences, score = QuoteFallback().run(q, named, named, [1], Verifier(Sure(), mode="llm"))
     assert "Sheffield" in sentences[0].text and score == 0.9
-
-
-def test_a_passage_cited_twice_is_searched_once_and_leaves_room_for_another():
-    ps = passages(BODY)
-    found = QuoteFallback(passages_searched=1).candidates(
-        "Do leisure centres and swimming pools get energy support?", ps, [ps[1], ps[0]], cited=[1, 1]
-    )
-    assert sorted(n for n, _ in found) == [1, 2]
-    assert len({s for _, s in found}) == len(found)
