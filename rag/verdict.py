@@ -49,7 +49,10 @@ derived from the answer once every sentence has been checked against its passage
    strategy links skills and transport" supports "does not treat them separately" at 0.57 and the
    opposite at 0.08). An answer that negates the question never gets "Yes" this way, and a pair of
    statements counts only when the yes statement keeps the question's sense and the no statement
-   negates it (the model swapped them for "Has the consultation closed?").
+   negates it (the model swapped them for "Has the consultation closed?"). The two must differ by
+   the negation alone: for "Are the causes simple?" the model wrote "The causes are complex." and
+   "The causes are not simple.", and "complex" is what the answer says, not what the question asks;
+   the yes statement is then the no statement with its negation taken out ("… are simple.").
 
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
 written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts. Rule 5's verb
@@ -70,6 +73,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .citations import content_overlap, negation_count, numbers_in
 from .decompose import asked_sentence, is_polar
+from .retriever import tokenize
 from .types import Sentence
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,6 +83,15 @@ log = logging.getLogger(__name__)
 
 _HAS_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
 _NEGATED_VERB = re.compile(r"\b(?:not|never|cannot)\b|n[’']t\b", re.IGNORECASE)
+#: How a negation is taken out of a statement: "cannot" → "can", "won't" → "will", "isn't" → "is",
+#: "is not" → "is", "has never been" → "has been".
+_UNNEGATE = (
+    (re.compile(r"\bcannot\b", re.IGNORECASE), "can"),
+    (re.compile(r"\b(w)on[’']t\b", re.IGNORECASE), r"\1ill"),
+    (re.compile(r"\b(ca)n[’']t\b", re.IGNORECASE), r"\1n"),
+    (re.compile(r"\b(\w+)n[’']t\b", re.IGNORECASE), r"\1"),
+    (re.compile(r"\s+(?:not|never)\b", re.IGNORECASE), ""),
+)
 
 
 class _SaysYes(Protocol):
@@ -105,6 +118,18 @@ def compares_numbers(question: str, text: str) -> bool:
     asked = numbers_in(asked_sentence(question))
     stated = numbers_in(text)
     return bool(asked and stated and not asked & stated)
+
+
+def affirmed(statement: str) -> str | None:
+    """``statement`` with its one negation taken out ("The causes are not simple." → "The causes are
+    simple."), or None when it has no negation, or more than one."""
+    if negation_count(statement) != 1:
+        return None
+    for pattern, plain in _UNNEGATE:
+        out, n = pattern.subn(plain, statement, count=1)
+        if n:
+            return out if negation_count(out) == 0 else None
+    return None
 
 
 def restated_share(question: str, sentence: str) -> float:
@@ -221,8 +246,16 @@ class VerdictLead:
             # Only a yes statement that keeps the question's sense and a no statement that negates it: the
             # model sometimes swaps the two ("Has the consultation closed?" → "Yes: … has not closed.").
             return None
-        yes, no = judge.entails(pair[0], text), judge.entails(pair[1], text)
-        log.debug("verdict: statements %r %.2f / %r %.2f", pair[0], yes or 0.0, pair[1], no or 0.0)
+        yes_statement, no_statement = pair
+        plain = affirmed(no_statement)
+        if plain is not None and set(tokenize(plain)) != set(tokenize(yes_statement)):
+            # The two statements must differ by the negation alone: the model wrote "The causes are
+            # complex." / "The causes are not simple." for "Are the causes simple?"; the yes statement
+            # is then the no statement without its negation.
+            log.debug("verdict: yes statement %r replaced by %r", yes_statement, plain)
+            yes_statement = plain
+        yes, no = judge.entails(yes_statement, text), judge.entails(no_statement, text)
+        log.debug("verdict: statements %r %.2f / %r %.2f", yes_statement, yes or 0.0, no_statement, no or 0.0)
         if yes is None or no is None:
             return None
         if allow_yes and yes >= self.entails_yes and no <= self.entails_other:

@@ -124,7 +124,9 @@ def _kill_after(cmd: list[str], index_dir: Path, when: float | str) -> dict:
     return {"killed_at_s": round(time.perf_counter() - t0, 3), "finished_first": finished, "new_file": new_file}
 
 
-@pytest.mark.parametrize("when", [0.5, 1.5, 3.0, 6.0, "first-new-file"])
+# Killed early (1.5 s), later (6.0 s) and as the first new file appears (while saving); the exact steps of
+# saving are killed one by one in the next test.
+@pytest.mark.parametrize("when", [1.5, 6.0, "first-new-file"])
 def test_sigkill_during_rag_index_leaves_the_old_or_the_complete_new_index(crash_setup, embedder, when):
     index_dir = _fresh_copy(crash_setup, f"kill-{when}")
     cmd = [str(RAG), "index", str(crash_setup["big"]), "--index", str(index_dir), "--quiet"]

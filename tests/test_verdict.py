@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.types import Sentence
-from rag.verdict import VerdictLead, negates, restated_share
+from rag.verdict import VerdictLead, affirmed, negates, restated_share
 
 
 class Judge:
@@ -22,16 +22,16 @@ class Judge:
         self.swap = False
 
     def polar_statements(self, question: str) -> tuple[str, str] | None:
-        """("affirmed: <question>", "denied: <question> not"), or swapped when ``swap`` is set."""
+        """("It is so: <question>", "It is not so: <question>"), or swapped when ``swap`` is set."""
         if self.entailed is None:
             return None
-        pair = (f"affirmed: {question}", f"denied: {question} not")
+        pair = (f"It is so: {question}", f"It is not so: {question}")
         return pair[::-1] if self.swap else pair
 
     def entails(self, claim: str, text: str) -> float | None:
         self.claims.append(claim)
         assert self.entailed is not None
-        return self.entailed[0] if claim.startswith("affirmed:") else self.entailed[1]
+        return self.entailed[1] if claim.startswith("It is not so:") else self.entailed[0]
 
     def says_yes(self, question: str, answer: str) -> float | None:
         self.asked.append((question, answer))
@@ -193,6 +193,46 @@ def test_statements_count_only_when_the_no_statement_is_the_negated_one():
     assert VerdictLead().run(question, answer, judge)[0].text.startswith("Yes.")
     judge.swap = True  # the model put the negated statement on the "Yes" line
     assert VerdictLead().run(question, answer, judge) == answer
+
+
+class OffStatements(Judge):
+    """The model's yes statement answers the question instead of restating it ("are complex" for "Are
+    the causes simple?"); the answer supports "complex" and "not simple", not "simple"."""
+
+    def polar_statements(self, question: str) -> tuple[str, str] | None:
+        return ("The causes of inequality are complex.", "The causes of inequality are not simple.")
+
+    def entails(self, claim: str, text: str) -> float | None:
+        self.claims.append(claim)
+        return {"complex": 0.98, "not simple": 0.58}.get(claim.split(" are ")[1].rstrip("."), 0.05)
+
+
+def test_a_yes_statement_that_is_not_the_no_statement_without_its_negation_is_rewritten_from_it():
+    question = "Are the causes of inequality simple, according to the article?"
+    answer = [supported("The causes of inequality are complex and interconnected.", 3)]
+    judge = OffStatements(0.56, said=(0.5, 0.5))
+    out = VerdictLead().run(question, answer, judge)
+    assert out[0].text.startswith("No. The causes") and out[0].citations == (3,)
+    assert "The causes of inequality are simple." in judge.claims
+    assert "The causes of inequality are complex." not in judge.claims
+
+
+@pytest.mark.parametrize(
+    "statement, plain",
+    [
+        ("The causes are not simple.", "The causes are simple."),
+        ("Councils cannot apply.", "Councils can apply."),
+        ("The fund won't close.", "The fund will close."),
+        ("Charities can’t apply.", "Charities can apply."),
+        ("It isn't free.", "It is free."),
+        ("It has never been tested.", "It has been tested."),
+        ("No council applied.", None),  # "no" before a noun: no verb to affirm
+        ("It is not, and never was, free.", None),  # two negations
+        ("The plan is open.", None),
+    ],
+)
+def test_a_statement_is_affirmed_by_taking_out_its_one_negation(statement, plain):
+    assert affirmed(statement) == plain
 
 
 def test_statements_never_give_yes_to_an_answer_that_negates_the_question():
