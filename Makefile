@@ -42,7 +42,7 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 105-question
-# suite (README, Evaluation): answerable 0.685 (50 of 73; the gate lets two answers slip), declined 0.875
+# suite (README, Evaluation): answerable 0.699 (51 of 73; the gate lets three answers slip), declined 0.875
 # (28 of 32; the gate lets one slip), faithfulness 1.000, recall@10 1.000.
 SEED_GATE := --fail-under answerable_correct=0.65 --fail-under declined_correctly=0.84 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
