@@ -80,7 +80,7 @@ def is_polar(question: str) -> bool:
 #: One pattern per kind, singular and plural.
 NAMED_KINDS: tuple[str, ...] = (
     r"leisure\s+centres?", r"town\s+centres?", r"councils?", r"(?:local\s+|combined\s+)?authorit(?:y|ies)",
-    r"towns?", r"cit(?:y|ies)", r"count(?:y|ies)", r"countr(?:y|ies)", r"nations?", r"organi[sz]ations?",
+    r"towns?", r"cit(?:y|ies)", r"count(?:y|ies)", r"countr(?:y|ies)", r"nations?", r"regions?", r"organi[sz]ations?",
     r"compan(?:y|ies)", r"firms?", r"charit(?:y|ies)", r"universit(?:y|ies)", r"colleges?", r"schools?",
     r"hospitals?", r"departments?", r"ministers?", r"ministr(?:y|ies)", r"mayors?", r"MPs?",
 )

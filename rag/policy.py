@@ -15,15 +15,19 @@ to abstain, or None to go on.
    every sentence with no source: uncited, or cited only by our overlap guess that the check
    then rejected, and every certain failure (support 0.0: a number no cited passage holds, a
    sentence that only points at a passage). Text the model adds on its own (a link, a greeting a
-   planted instruction asked for, "announce a £10 billion fund") never shows.
+   planted instruction asked for, "announce a £10 billion fund") never shows. Nor does a sentence
+   that says again what a sentence shown before it said (a small model sometimes loops: "The pilots
+   will be centred on Greater Manchester … [8]. These pilots will be centred on Greater Manchester
+   … [8]."): every content word of it is in that earlier sentence, and so are its negations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .citations import CitedSentence, unsupported_numbers
+from .citations import CitedSentence, negation_count, unsupported_numbers
 from .injection import is_planted_instruction
+from .retriever import tokenize
 from .types import Reason, Sentence
 
 ABSTAIN_TEXT = "The documents don't say. I found nothing in the indexed documents that answers this question."
@@ -86,8 +90,25 @@ class AnswerPolicy:
 
     def keep(self, verified: Sequence[Sentence], strict: bool | None = None) -> list[Sentence]:
         if self.strict if strict is None else strict:
-            return [s for s in verified if s.supported]
-        return [
-            s for s in verified
-            if s.supported is not None and s.citations and (s.supported or (not s.citation_inferred and s.support != 0.0))
-        ]
+            shown = [s for s in verified if s.supported]
+        else:
+            shown = [
+                s for s in verified
+                if s.supported is not None and s.citations and (s.supported or (not s.citation_inferred and s.support != 0.0))
+            ]
+        return without_repeats(shown)
+
+
+def without_repeats(sentences: Sequence[Sentence]) -> list[Sentence]:
+    """``sentences`` without those that say again what an earlier one said: all their content words
+    (``retriever.tokenize``: numbers included) are in one earlier sentence, and so is their number of
+    negations ("… will not be centred on …" after "… will be centred on …" stays)."""
+    kept: list[Sentence] = []
+    seen: list[tuple[set[str], int]] = []
+    for s in sentences:
+        words, negations = set(tokenize(s.text)), negation_count(s.text)
+        if words and any(words <= earlier and negations == n for earlier, n in seen):
+            continue
+        kept.append(s)
+        seen.append((words, negations))
+    return kept
