@@ -102,13 +102,16 @@ class AnswerPolicy:
 def without_repeats(sentences: Sequence[Sentence]) -> list[Sentence]:
     """``sentences`` without those that say again what an earlier one said: all their content words
     (``retriever.tokenize``: numbers included) are in one earlier sentence, and so is their number of
-    negations ("… will not be centred on …" after "… will be centred on …" stays)."""
+    negations ("… will not be centred on …" after "… will be centred on …" stays). When the earlier
+    one is flagged unsupported and the repeat is supported, the repeat takes its place."""
     kept: list[Sentence] = []
     seen: list[tuple[set[str], int]] = []
     for s in sentences:
         words, negations = set(tokenize(s.text)), negation_count(s.text)
-        if words and any(words <= earlier and negations == n for earlier, n in seen):
-            continue
-        kept.append(s)
-        seen.append((words, negations))
+        i = next((i for i, (earlier, n) in enumerate(seen) if words and words <= earlier and negations == n), None)
+        if i is None:
+            kept.append(s)
+            seen.append((words, negations))
+        elif s.supported and not kept[i].supported:
+            kept[i] = s
     return kept

@@ -40,3 +40,10 @@ def test_only_sentences_after_the_one_they_repeat_are_dropped_and_order_is_kept(
     assert without_repeats([a, b, sentence("The libraries are run by councils.")]) == [a, b]
     assert without_repeats([b, a]) == [b, a]
     assert without_repeats([]) == []
+
+
+def test_a_supported_repeat_takes_the_place_of_an_unsupported_statement_shown_before_it():
+    flagged = sentence("Councils run the libraries.", (2,), support=0.2)
+    backed = sentence("The libraries are run by councils.", (3,))
+    assert without_repeats([flagged, backed]) == [backed]
+    assert AnswerPolicy().keep([flagged, backed, sentence("Opening hours were cut in 2022.")])[0] is backed
