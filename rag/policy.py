@@ -113,5 +113,5 @@ def without_repeats(sentences: Sequence[Sentence]) -> list[Sentence]:
             kept.append(s)
             seen.append((words, negations))
         elif s.supported and not kept[i].supported:
-            kept[i] = s
+            kept[i], seen[i] = s, (words, negations)  # later sentences are compared with what is shown
     return kept
