@@ -74,6 +74,7 @@ _LAZY = {
     "doc_id_for": "loaders",
     "Judge": "judge",
     "VerdictLead": "verdict",
+    "EvidenceQuote": "evidence",
     "LlamaServer": "llama_server",
     "find_llama_server": "llama_server",
     "GenerationStats": "generator",

@@ -88,6 +88,9 @@ class Settings:
         yes_no_verdict: A checked answer to a yes/no question opens with "Yes." or "No." when the
             judge reads it as settling the question, a condition the answer states following the
             verdict (default True; ``rag.verdict``; needs ``judge=llm``).
+        evidence_quote: A checked answer to a yes/no question that only says the question back ("No. The
+            author does not say that joint working is easy.") is followed by the sentence of its cited
+            passage it rests on, verbatim and cited (default True; ``rag.evidence``).
         verdict_yes_threshold: P(yes) an answer that negates nothing needs to open with "Yes"
             (default 0.8).
         verdict_no_threshold: P(yes) below which any answer opens with "No" (default 0.3; one
@@ -191,6 +194,7 @@ class Settings:
     fallback_on_decline: bool = True
     split_questions: bool = True
     yes_no_verdict: bool = True
+    evidence_quote: bool = True
     verdict_yes_threshold: float = 0.8
     verdict_no_threshold: float = 0.3
     model: str = "qwen2.5-1.5b"

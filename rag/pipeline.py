@@ -34,6 +34,7 @@ from .config import Settings, setup_offline
 from .context import ContextBuilder
 from .decompose import QuestionSplitter, question_sentence
 from .errors import RagError
+from .evidence import EvidenceQuote
 from .fallback import QuoteFallback
 from .generator import Backend, GenerationStats
 from .indexer import IndexReport
@@ -97,7 +98,7 @@ class Assistant:
 
     Args:
         settings: All settings (default: ``Settings.from_env()``).
-        collection, generator, context, rewriter, verifier, policy, fallback, splitter, verdict: Components to
+        collection, generator, context, rewriter, verifier, policy, fallback, splitter, verdict, evidence: Components to
             use instead of the ones built from ``settings`` (tests hand in fakes this way).
     """
 
@@ -114,6 +115,7 @@ class Assistant:
         fallback: QuoteFallback | None = None,
         splitter: QuestionSplitter | None = None,
         verdict: VerdictLead | None = None,
+        evidence: EvidenceQuote | None = None,
     ) -> None:
         setup_offline()
         self.settings = settings or Settings.from_env()
@@ -127,6 +129,7 @@ class Assistant:
         self.fallback = fallback or QuoteFallback(threshold=s.fallback_threshold)
         self.splitter = splitter or (QuestionSplitter() if s.split_questions else None)
         self.verdict = verdict or (VerdictLead.from_settings(s) if s.yes_no_verdict else None)
+        self.evidence = evidence or (EvidenceQuote() if s.evidence_quote else None)
         self._fallback_reasons = (
             {Reason.UNSUPPORTED, Reason.NOT_AN_ANSWER} | ({Reason.MODEL_DECLINED} if s.fallback_on_decline else set())
             if s.fallback
@@ -341,6 +344,8 @@ class Assistant:
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))
         if reason is None:
             kept = self._with_verdict(standalone, self.policy.keep(verified, strict), verifier)
+            if self.evidence is not None:
+                kept = self.evidence.run(standalone, kept, ctx.passages)
             stats.verify_s = clock.lap()
             yield Final(result.answer(kept, ctx.passages))
             return

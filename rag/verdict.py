@@ -53,6 +53,10 @@ derived from the answer once every sentence has been checked against its passage
    the negation alone: for "Are the causes simple?" the model wrote "The causes are complex." and
    "The causes are not simple.", and "complex" is what the answer says, not what the question asks;
    the yes statement is then the no statement with its negation taken out ("… are simple.").
+   "Supported" is a lower bar (``plain_entails``) for a question asked without a situation before
+   it ("According to Michael Gove, is the fund meant to work on its own?" → "… designed to complement
+   many other policies …": 0.31 for "not meant to work on its own", 0.07 for the opposite) than for
+   one that tells the asker's situation, where the judge's readings did not separate yes from no.
 
 The thresholds were chosen on the dev parts of the question suites and on question/reply pairs
 written for the purpose (`eval/datasets/verdicts.jsonl`), never on the test parts. Rule 5's verb
@@ -72,7 +76,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .citations import content_overlap, negation_count, numbers_in
-from .decompose import asked_sentence, is_polar
+from .decompose import asked_sentence, is_polar, situation_and_question
 from .retriever import tokenize
 from .types import Sentence
 
@@ -161,6 +165,12 @@ class VerdictLead:
             answer that negates the question.
         entails_no: Likewise, the support the no statement needs for "No" (default 0.5).
         entails_other: The most support the other statement may have (default 0.15).
+        plain_entails: For a question asked without a situation told before it, the support either
+            statement needs, in place of ``entails_yes`` and ``entails_no`` (default 0.3; the other
+            statement still at most ``entails_other``). A question that tells the asker's situation keeps
+            the stricter bars: there the verdict depends on applying a rule to the asker, and the judge's
+            readings did not tell yes from no (ConditionalQA's dev part: ROC AUC 0.51-0.54 on 52 answered
+            yes/no questions, against 0.9 on the written pairs).
     """
 
     def __init__(
@@ -176,6 +186,7 @@ class VerdictLead:
         entails_yes: float = 0.6,
         entails_no: float = 0.5,
         entails_other: float = 0.15,
+        plain_entails: float = 0.3,
     ) -> None:
         if not 0.0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= no_threshold <= negated_no_threshold <= yes_threshold <= 1")
@@ -190,6 +201,8 @@ class VerdictLead:
         self.yes_threshold = yes_threshold
         self.no_threshold = no_threshold
         self.negated_no_threshold = negated_no_threshold
+        if not entails_other < plain_entails <= min(entails_yes, entails_no):
+            raise ValueError("plain_entails must lie above entails_other and at most entails_yes and entails_no")
         self.restated_share = restated_share
         self.contrast_yes = contrast_yes
         self.contrast_no = contrast_no
@@ -197,6 +210,7 @@ class VerdictLead:
         self.entails_yes = entails_yes
         self.entails_no = entails_no
         self.entails_other = entails_other
+        self.plain_entails = plain_entails
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "VerdictLead":
@@ -258,9 +272,11 @@ class VerdictLead:
         log.debug("verdict: statements %r %.2f / %r %.2f", yes_statement, yes or 0.0, no_statement, no or 0.0)
         if yes is None or no is None:
             return None
-        if allow_yes and yes >= self.entails_yes and no <= self.entails_other:
+        plain = not situation_and_question(question)[0]  # no situation told before the question
+        yes_bar, no_bar = (self.plain_entails,) * 2 if plain else (self.entails_yes, self.entails_no)
+        if allow_yes and yes >= yes_bar and no <= self.entails_other:
             return "Yes"
-        if no >= self.entails_no and yes <= self.entails_other:
+        if no >= no_bar and yes <= self.entails_other:
             return "No"
         return None
 

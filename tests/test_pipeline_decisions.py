@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes import FakeCollection, FakeJudge, FakeRetriever, FakeRewriter, ScriptedModel, fake_passages
+from fakes import PASSAGES, FakeCollection, FakeJudge, FakeRetriever, FakeRewriter, ScriptedModel, fake_passages
 from rag import Checking, DraftPiece, Final, Reason, Settings
 from rag.context import ContextBuilder
 from rag.pipeline import Assistant
@@ -304,9 +304,10 @@ def test_a_sentence_that_only_points_at_a_passage_is_no_answer_to_a_yes_no_quest
 def test_a_yes_no_answer_the_judge_settles_opens_with_the_verdict_unless_switched_off():
     claim = "Leisure centres do not qualify for the energy support scheme"
     question = "Do leisure centres qualify for the energy support scheme?"
-    assistant, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,), yes=0.1))
+    # (The passage sentence the answer rests on would follow it: rag.evidence, switched off here.)
+    assistant, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,), yes=0.1), evidence_quote=False)
     assert assistant.ask(question).text == f"No. {claim} [2]."
-    off, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,), yes=0.1), yes_no_verdict=False)
+    off, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,), yes=0.1), yes_no_verdict=False, evidence_quote=False)
     assert off.ask(question).text == f"{claim} [2]."
 
 
@@ -441,3 +442,14 @@ def test_splitting_questions_can_be_turned_off():
     assistant, model, retriever = make_parts({"swimming pools": f"{POOLS} [1]."}, split_questions=False)
     answer = assistant.ask(TWO_THINGS)
     assert retriever.queries == [TWO_THINGS] and len(model.prompts) == 1 and answer.stats.parts is None
+
+
+def test_a_yes_no_answer_that_only_says_the_question_back_is_followed_by_its_passage_unless_switched_off():
+    claim = "Integrated Care Boards are set up at local level"
+    question = "Are Integrated Care Boards set up at local level?"
+    assistant, _, _ = make(f"{claim} [3].", judge=FakeJudge((claim,), yes=0.9))
+    answer = assistant.ask(question)
+    assert answer.text == f"Yes. {claim} [3]. {PASSAGES[2][:-1]} [3]."
+    assert [s.citations for s in answer.sentences] == [(3,), (3,)] and answer.sentences[1].support == 1.0
+    off, _, _ = make(f"{claim} [3].", judge=FakeJudge((claim,), yes=0.9), evidence_quote=False)
+    assert off.ask(question).text == f"Yes. {claim} [3]."

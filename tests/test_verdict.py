@@ -182,8 +182,28 @@ def test_statements_settle_what_the_reply_readings_leave_open():
 def test_statements_give_no_verdict_when_both_or_neither_are_supported():
     question = "Is the housing target likely to be met on time?"
     answer = [supported("Delivery is running well behind the pace needed.", 1)]
-    for entailed in [(0.38, 0.39), (0.1, 0.1), (0.7, 0.6), (0.41, 0.16), (0.05, 0.45)]:
+    for entailed in [(0.38, 0.39), (0.1, 0.1), (0.7, 0.6), (0.41, 0.16), (0.05, 0.29), (0.29, 0.05)]:
         assert VerdictLead().run(question, answer, Judge(0.5, said=(0.48, 0.39), entailed=entailed)) == answer, entailed
+
+
+def test_a_question_without_a_situation_needs_less_support_for_a_statement_than_one_with_a_situation():
+    question = "According to Michael Gove, is the fund meant to work on its own?"
+    answer = [supported("The fund is designed to complement many other policies and additional spending.", 2)]
+    unsure = dict(said=(0.32, 0.37))
+    no = VerdictLead().run(question, answer, Judge(0.44, **unsure, entailed=(0.07, 0.31)))
+    assert no[0].text == f"No. {answer[0].text}" and no[0].citations == (2,)
+    told = "I run a small charity and want to bid. " + question
+    assert VerdictLead().run(told, answer, Judge(0.44, **unsure, entailed=(0.07, 0.31))) == answer
+    assert VerdictLead().run(told, answer, Judge(0.44, **unsure, entailed=(0.07, 0.52)))[0].text.startswith("No.")
+    yes = VerdictLead().run(question, answer, Judge(0.5, **unsure, entailed=(0.36, 0.07)))
+    assert yes[0].text.startswith("Yes.")
+    assert VerdictLead(plain_entails=0.5).run(question, answer, Judge(0.44, **unsure, entailed=(0.07, 0.31))) == answer
+
+
+@pytest.mark.parametrize("plain", [0.15, 0.1, 0.55])
+def test_a_plain_question_bar_outside_the_statement_bars_is_rejected(plain):
+    with pytest.raises(ValueError):
+        VerdictLead(plain_entails=plain)
 
 
 def test_statements_count_only_when_the_no_statement_is_the_negated_one():
@@ -279,9 +299,10 @@ def test_with_the_real_judge_every_fifth_verdict_pair_gets_no_wrong_verdict_and_
     pairs = verdict_pairs()[4::5]
     assert len(pairs) == 26
     rows = verdict_rows(pairs, Settings.from_env())
-    # The full run (eval/reports/latest/verdicts): 88 right, 1 wrong (verdict-084, "Are tenants protected
+    # The full run (eval/reports/latest/verdicts): 95 right, 1 wrong (verdict-084, "Are tenants protected
     # from sudden evictions?" / "The bill abolishes no-fault evictions …": contrast 0.435, just under the
-    # "No" bar; not in this part), 41 without a verdict. On these 26: 16 right, none wrong, 10 without.
+    # "No" bar; not in this part), 34 without a verdict. On these 26: 16 right, none wrong, 10 without
+    # (the lower statement bar for questions without a situation settles none of these 26).
     wrong = [(r["id"], r["question"], r["reply"], r["given"]) for r in rows if r["outcome"] == "wrong"]
     assert wrong == []
     assert sum(r["outcome"] == "right" for r in rows) >= 15  # one may slip to no verdict, as in the gates

@@ -1,0 +1,86 @@
+"""The passage sentence quoted after a yes/no answer that only restates the question (``rag.evidence``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.evidence import EvidenceQuote
+from rag.types import CARD_PREFIX, Chunk, Passage, Sentence
+
+QUESTION = "Does the author say that joint working across complex public service systems is easy?"
+RESTATED = Sentence("No. The author does not say that joint working across complex public service systems is easy.", (2,), 0.9, True)
+DIFFICULT = (
+    "Joint working across complex systems, involving multiple providers of different size and influence, "
+    "will always be a difficult task."
+)
+PASSAGE = (
+    "Levelling Up is a clarion call for better collaboration across public services. "
+    f"{DIFFICULT} "
+    "It requires an ability to bring people together under a shared vision."
+)
+CARD = f'{CARD_PREFIX}"Joint working", a blog article written by Ann Lee, published by Civic Lab on 2 May 2023.'
+
+
+def passages(*texts: str) -> list[Passage]:
+    out, pos = [], 0
+    for i, t in enumerate(texts):
+        out.append(Passage(Chunk(i, "d1", pos, pos + len(t), t), "/docs/d1.txt", "d1", 1.0 / (i + 1)))
+        pos += len(t) + 1
+    return out
+
+
+def test_an_answer_that_only_says_the_question_back_is_followed_by_the_sentence_it_rests_on():
+    ps = passages("The causes of inequality are complex and interconnected.", PASSAGE)
+    out = EvidenceQuote().run(QUESTION, [RESTATED], ps)
+    assert out[0] == RESTATED
+    assert out[1] == Sentence(DIFFICULT, (2,), 1.0, True, False)
+
+
+def test_an_answer_that_gives_a_reason_is_left_as_it_is():
+    answer = [Sentence("No. Joint working across complex systems will always be a difficult task for multiple providers.", (2,), 0.9, True)]
+    assert EvidenceQuote().run(QUESTION, answer, passages("Unrelated text here.", PASSAGE)) == answer
+
+
+def test_a_question_that_is_not_yes_or_no_gets_nothing_added():
+    question = "What does the author say about joint working across complex public service systems?"
+    answer = [Sentence("The author says joint working across complex public service systems is hard.", (1,), 0.9, True)]
+    assert EvidenceQuote().run(question, answer, passages(PASSAGE)) == answer
+
+
+def test_an_answer_with_an_unsupported_sentence_gets_nothing_added():
+    flagged = Sentence(RESTATED.text, (1,), 0.2, False)
+    assert EvidenceQuote().run(QUESTION, [flagged], passages(PASSAGE)) == [flagged]
+
+
+def test_only_the_cited_passages_are_searched_and_never_a_document_card():
+    # The answer cites [1], which holds nothing more; the sentence in [2] is not quoted.
+    answer = [Sentence(RESTATED.text, (1,), 0.9, True)]
+    assert EvidenceQuote().run(QUESTION, answer, passages("This blog post is about public health and leisure.", PASSAGE)) == answer
+    card_cited = [Sentence(RESTATED.text, (1,), 0.9, True)]
+    assert EvidenceQuote().run(QUESTION, card_cited, passages(CARD, PASSAGE)) == card_cited
+
+
+def test_a_sentence_that_adds_nothing_to_the_question_and_answer_is_not_quoted():
+    echo = "The author does not say that joint working across complex public service systems is easy."
+    answer = [Sentence(RESTATED.text, (1,), 0.9, True)]
+    assert EvidenceQuote().run(QUESTION, answer, passages(echo)) == answer
+
+
+def test_a_citation_outside_the_passages_is_ignored():
+    answer = [Sentence(RESTATED.text, (7,), 0.9, True)]
+    assert EvidenceQuote().run(QUESTION, answer, passages(PASSAGE)) == answer
+
+
+def test_the_restatement_test_allows_one_word_of_its_own_by_default():
+    question = "Can Levelling Up be left to individual organisations?"
+    one = [Sentence("No. Levelling Up cannot be left to individual organisations.", (1,), 0.9, True)]
+    two = [Sentence("No. Levelling Up needs councils and the NHS together.", (1,), 0.9, True)]
+    assert EvidenceQuote().restates(question, one)
+    assert not EvidenceQuote().restates(question, two)
+    assert not EvidenceQuote(max_new_words=0).restates(question, one)
+
+
+@pytest.mark.parametrize("kwargs", [{"max_new_words": -1}, {"min_shared": 0}, {"min_added": 0}, {"min_words": 0}])
+def test_invalid_arguments_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        EvidenceQuote(**kwargs)
