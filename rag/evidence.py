@@ -17,17 +17,15 @@ the question (a reason, a number, a name), to a question that is not yes/no, or 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from .citations import split_sentences
+from .citations import strip_markers
 from .decompose import asked_sentence, is_polar
-from .injection import is_planted_instruction
+from .fallback import quotable_sentences
 from .retriever import tokenize
 from .types import Passage, Sentence
 
 _VERDICT_WORDS = frozenset({"yes", "no"})
-_MARKERS = re.compile(r"\[\d+\]")
 
 
 class EvidenceQuote:
@@ -55,30 +53,22 @@ class EvidenceQuote:
         if not sentences or not all(s.supported for s in sentences):
             return False
         asked = set(tokenize(asked_sentence(question))) | _VERDICT_WORDS
-        return all(len(set(tokenize(_MARKERS.sub("", s.text))) - asked) <= self.max_new_words for s in sentences)
+        return all(len(set(tokenize(strip_markers(s.text))) - asked) <= self.max_new_words for s in sentences)
 
     def pick(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
         """(passage number, sentence) to quote after ``sentences``, or None when no cited passage has one."""
         q_words = set(tokenize(asked_sentence(question)))
-        a_words = {w for s in sentences for w in tokenize(_MARKERS.sub("", s.text))}
-        best: tuple[int, int, int, str] | None = None
-        order = 0
+        a_words = {w for s in sentences for w in tokenize(strip_markers(s.text))}
+        found = []  # (score, -position, passage number, sentence): the best score, the first one on a tie
         for n in dict.fromkeys(c for s in sentences for c in s.citations):
             if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
                 continue
-            for text in split_sentences(passages[n - 1].text):
-                order -= 1
-                text = " ".join(text.split())
-                if len(text.split()) < self.min_words or is_planted_instruction(text):
-                    continue
+            for text in quotable_sentences(passages[n - 1], self.min_words):
                 words = set(tokenize(text))
                 shared = len(words & q_words)
-                if shared < self.min_shared or len(words - q_words - a_words) < self.min_added:
-                    continue
-                candidate = (shared + len(words & a_words), order, n, text)
-                if best is None or candidate > best:
-                    best = candidate
-        return None if best is None else (best[2], best[3])
+                if shared >= self.min_shared and len(words - q_words - a_words) >= self.min_added:
+                    found.append((shared + len(words & a_words), -len(found), n, " ".join(text.split())))
+        return max(found)[2:] if found else None
 
     def run(self, question: str, sentences: list[Sentence], passages: Sequence[Passage]) -> list[Sentence]:
         """``sentences`` with the quoted passage sentence after them when they only restate ``question``

@@ -33,6 +33,12 @@ class _AnswersQuestion(Protocol):
     def answers_question(self, question: str, text: str) -> float | None: ...
 
 
+def quotable_sentences(passage: Passage, min_words: int) -> list[str]:
+    """The sentences of ``passage`` that may be shown as a quote: at least ``min_words`` words (no
+    heading or fragment), and no instruction planted for an AI reader."""
+    return [s for s in split_sentences(passage.text) if len(s.split()) >= min_words and not is_planted_instruction(s)]
+
+
 class QuoteFallback:
     """Pick a passage sentence that answers the question, to show instead of a refusal.
 
@@ -72,9 +78,7 @@ class QuoteFallback:
         d_words = set(tokenize(draft)) - q_words
         scored = []
         for n in searched:
-            for sentence in split_sentences(passages[n - 1].text):
-                if len(sentence.split()) < self.min_words or is_planted_instruction(sentence):
-                    continue
+            for sentence in quotable_sentences(passages[n - 1], self.min_words):
                 words = set(tokenize(sentence))
                 score = len(words & q_words) + 0.5 * len(words & d_words)
                 if words & q_words:
