@@ -15,12 +15,15 @@ Nothing here raises on odd model output: every function accepts any string.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .numbers import NUMBER_WORDS
 from .retriever import tokenize
+
+log = logging.getLogger(__name__)
 
 _MARKER = re.compile(r"\[\s*(?:(?:passages?|sources?|p)\s*)?(\d{1,4}(?:\s*(?:,|;|and|&|-|–)\s*\d{1,4})*)\s*\]", re.IGNORECASE)
 _ABBREV = {"e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "approx", "fig", "inc", "ltd", "co", "u.k", "u.s"}
@@ -509,6 +512,19 @@ def attach_citations(raw: str, passages: Sequence[str], *, min_overlap: float = 
                 cites = [best + 1]
                 inferred = True
         out.append(CitedSentence(clean, tuple(cites), inferred, refusal))
+    return out
+
+
+def drop_cut_off(sentences: Sequence[CitedSentence]) -> list[CitedSentence]:
+    """``sentences`` without the last one when it does not end a sentence.
+
+    For an answer that stopped at the token limit: its last words ("These pilots will be cent")
+    may be cut mid-word, and a fragment is not something to cite, check or show.
+    """
+    out = list(sentences)
+    if out and not re.search(r"[.!?…:;][\"'”’)\]]*$", out[-1].text.rstrip()):
+        log.info("answer cut off at the token limit: dropped %r", out[-1].text)
+        out.pop()
     return out
 
 

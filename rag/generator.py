@@ -50,6 +50,8 @@ class GenerationStats:
     first_token_s: float | None = None
     total_s: float = 0.0
     wait_s: float = 0.0
+    #: True when the answer stopped because it reached ``max_tokens``, so its last words may be cut off.
+    hit_limit: bool = False
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -232,6 +234,7 @@ class LlamaCppBackend:
                             stats.first_token_s = time.perf_counter() - t0
                         yield piece
                     if n >= max_tokens:
+                        stats.hit_limit = True
                         break
             finally:
                 gen.close()
@@ -435,11 +438,13 @@ class TransformersBackend:
             inputs = self.tokenizer(self._render(prompt), return_tensors="pt", add_special_tokens=False).to(self.device)
             stats.prompt_tokens = int(inputs["input_ids"].shape[1])
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-            worker = threading.Thread(
-                target=self.model.generate,
-                kwargs=dict(**inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer),
-                daemon=True,
-            )
+            produced: list[int] = []
+
+            def run() -> None:
+                out = self.model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer)
+                produced.append(int(out.shape[1]) - stats.prompt_tokens)
+
+            worker = threading.Thread(target=run, daemon=True)
             worker.start()
             n = 0
             for piece in streamer:
@@ -449,7 +454,8 @@ class TransformersBackend:
                         stats.first_token_s = time.perf_counter() - t0
                     yield piece
             worker.join()
-            stats.completion_tokens = n
+            stats.completion_tokens = produced[0] if produced else n
+            stats.hit_limit = stats.completion_tokens >= max_tokens
             stats.total_s = time.perf_counter() - t0
 
     def yes_probability(self, prompt: ChatPrompt) -> float:
@@ -568,6 +574,7 @@ class OpenAIBackend:
                         yield delta
                     if choice.finish_reason:
                         finished = True
+                        stats.hit_limit = choice.finish_reason == "length"
         except (openai.APIError, httpx.HTTPError) as exc:
             raise self._error(exc, n) from exc
         finally:

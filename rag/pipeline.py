@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .citations import CitedSentence, attach_citations, render
+from .citations import CitedSentence, attach_citations, drop_cut_off, render
 from .collection import Collection
 from .config import Settings, setup_offline
 from .context import ContextBuilder
@@ -335,6 +335,8 @@ class Assistant:
         verifier = self.verifier(mode)  # the judge model loads here, after the first words are out
         raw = "".join(pieces).strip()
         sentences = attach_citations(raw, [p.text for p in ctx.passages], min_overlap=self.settings.citation_min_overlap)
+        if gen.hit_limit:
+            sentences = drop_cut_off(sentences)
         reason = self.policy.screen(raw, sentences)
         if reason is None:
             verified = [verifier.check(s, ctx.passages, standalone) for s in sentences]

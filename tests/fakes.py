@@ -73,7 +73,10 @@ class ScriptedModel:
         self.prompts.append(prompt)
         if stats is not None:
             stats.prompt_tokens = self.count_tokens(prompt.user)
-        yield from re.findall(r"\S+\s*", self.reply)
+        words = re.findall(r"\S+\s*", self.reply)
+        if stats is not None:
+            stats.hit_limit = len(words) > max_tokens
+        yield from words[:max_tokens]
 
 
 class FakeJudge:

@@ -5,8 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.citations import (
+    CitedSentence,
     attach_citations,
     claim_content,
+    drop_cut_off,
     is_refusal,
     parse_markers,
     render,
@@ -332,3 +334,13 @@ def test_the_first_word_of_a_hyphenated_compound_is_no_negation():
     assert negation_count("A not-for-profit company runs the centre.") == 0
     assert negation_count("They do not qualify, and no one can apply.") == 2
     assert negation_count("Landlords don't qualify.") == 1
+
+
+def test_drop_cut_off_removes_an_unfinished_last_sentence_only():
+    done = CitedSentence("Funding rose by £1bn.", (1,))
+    cut = CitedSentence("These pilots will be cent", (2,), inferred=True)
+    assert drop_cut_off([done, cut]) == [done]
+    assert drop_cut_off([done]) == [done]
+    assert drop_cut_off([CitedSentence('He said "it will."', (1,))]) == [CitedSentence('He said "it will."', (1,))]
+    assert drop_cut_off([cut]) == []
+    assert drop_cut_off([]) == []

@@ -28,6 +28,12 @@ def test_llama_backend_streams_text_and_counts_tokens(tiny):
     assert stats.prompt_tokens > 20 and stats.first_token_s is not None
 
 
+def test_an_answer_stopped_by_the_token_limit_says_so(tiny):
+    stats = GenerationStats()
+    list(tiny.stream(PROMPT, max_tokens=2, stats=stats))
+    assert stats.completion_tokens == 2 and stats.hit_limit
+
+
 def test_a_shared_prompt_head_is_reused_from_the_kv_cache(tiny):
     list(tiny.stream(PROMPT, max_tokens=4))
     stats = GenerationStats()

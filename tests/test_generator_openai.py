@@ -119,6 +119,13 @@ def test_streamed_answer_arrives_in_pieces_and_fills_the_stats(tiny_server):
     assert stats.first_token_s is not None and 0 < stats.first_token_s <= stats.total_s
 
 
+def test_the_servers_length_finish_reason_marks_the_answer_cut_off(tiny_server):
+    backend = OpenAIBackend(tiny_server.base_url, "local", timeout=60)
+    stats = GenerationStats()
+    list(backend.stream(PROMPT, max_tokens=2, stats=stats))
+    assert stats.hit_limit
+
+
 def test_the_server_gets_the_system_rules_and_the_passages(tiny_server):
     backend = OpenAIBackend(tiny_server.base_url, "local", timeout=60)
     messages = backend._messages(PROMPT)

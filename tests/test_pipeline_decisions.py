@@ -55,6 +55,20 @@ def test_the_stream_yields_draft_pieces_then_checking_then_the_final_answer():
     assert events[-1].answer.text == f"{POOLS} [1]."
 
 
+def test_a_last_sentence_cut_off_at_the_token_limit_is_dropped_and_the_finished_ones_kept():
+    # The first sentence and its marker are 16 words: a limit of 19 cuts the second after "centres do".
+    assistant, _, _ = make(f"{POOLS} [1]. {CENTRES} [2].", judge=FakeJudge((POOLS, "Leisure")), max_new_tokens=19)
+    answer = assistant.ask(QUESTION)
+    assert not answer.abstained and answer.text == f"{POOLS} [1]."
+
+
+def test_an_answer_that_ends_without_a_full_stop_is_kept_when_the_limit_was_not_reached():
+    draft = "A third of swimming pools are at risk of closing"
+    assistant, _, _ = make(f"{draft} [1]", judge=FakeJudge((draft,)), max_new_tokens=160)
+    answer = assistant.ask(QUESTION)
+    assert not answer.abstained and answer.text == f"{draft} [1]"
+
+
 def test_nothing_relevant_abstains_before_the_model_writes_anything():
     assistant, model, _ = make(f"{POOLS} [1].", relevant=False)
     events = list(assistant.stream("What is the capital of Australia?"))
