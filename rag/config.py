@@ -88,9 +88,10 @@ class Settings:
         yes_no_verdict: A checked answer to a yes/no question opens with "Yes." or "No." when the
             judge reads it as settling the question, a condition the answer states following the
             verdict (default True; ``rag.verdict``; needs ``judge=llm``).
-        evidence_quote: A checked answer to a yes/no question that only says the question back ("No. The
-            author does not say that joint working is easy.") is followed by the sentence of its cited
-            passage it rests on, verbatim and cited (default True; ``rag.evidence``).
+        evidence_quote: A checked answer that leaves out the sentence of its cited passage it rests on
+            (an answer to a yes/no question that only says the question back, "No. The author does
+            not say that joint working is easy."; or one holding under 70% of that sentence's words)
+            is followed by that sentence, verbatim and cited (default True; ``rag.evidence``).
         verdict_yes_threshold: P(yes) an answer that negates nothing needs to open with "Yes"
             (default 0.8).
         verdict_no_threshold: P(yes) below which any answer opens with "No" (default 0.3; one

@@ -11,8 +11,15 @@ So when every sentence of a checked answer to a yes/no question restates the que
 passages it cites that shares most words with the question and the answer, and adds words of its
 own, follows the answer, verbatim and cited. A verbatim sentence is supported by its passage by
 construction; it is picked from the passage the checked sentence was found supported by, so it is
-the text that sentence rests on, not a new claim. Nothing is added to an answer that says more than
-the question (a reason, a number, a name), to a question that is not yes/no, or from a document's card.
+the text that sentence rests on, not a new claim. Nothing is added from a document's card.
+
+Any other checked answer gets the same when it leaves out the sentence it rests on. "Why are leisure
+centres struggling to get help with their energy costs?" was answered "… due to high energy bills [5]":
+true, but the reason the passage gives ("as leisure centres don't meet the current criteria for the
+UK government's energy support scheme") is in the same sentence of [5], unsaid. So the cited passages'
+sentence that shares most words with the question and the answer (at least ``min_shared_any`` with the
+question) follows the answer, verbatim and cited, when the answer holds less than ``max_cover`` of its
+content words. An answer drawn from that sentence (most of its words) gets nothing added.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ _VERDICT_WORDS = frozenset({"yes", "no"})
 
 
 class EvidenceQuote:
-    """Follow a yes/no answer that only restates the question with the passage sentence it rests on.
+    """Follow an answer that leaves out the passage sentence it rests on with that sentence, verbatim.
 
     Args:
         max_new_words: Most content words a sentence may have beyond the question's and still count as
@@ -38,15 +45,32 @@ class EvidenceQuote:
         min_shared: Content words the quoted sentence must share with the question (default 2).
         min_added: Content words the quoted sentence must add to the question and the answer (default 2).
         min_words: Shorter passage sentences (headings, fragments) are never quoted (default 6).
+        min_shared_any: For any other answer: content words the quoted sentence must share with the
+            question (default 3).
+        max_cover: For any other answer: the sentence is quoted when the answer holds less than this
+            share of its content words (default 0.7; an answer drawn from the sentence holds most).
     """
 
-    def __init__(self, *, max_new_words: int = 1, min_shared: int = 2, min_added: int = 2, min_words: int = 6) -> None:
-        if max_new_words < 0 or min_shared < 1 or min_added < 1 or min_words < 1:
-            raise ValueError("max_new_words must be at least 0; min_shared, min_added and min_words at least 1")
+    def __init__(
+        self,
+        *,
+        max_new_words: int = 1,
+        min_shared: int = 2,
+        min_added: int = 2,
+        min_words: int = 6,
+        min_shared_any: int = 3,
+        max_cover: float = 0.7,
+    ) -> None:
+        if max_new_words < 0 or min_shared < 1 or min_added < 1 or min_words < 1 or min_shared_any < 1:
+            raise ValueError("max_new_words must be at least 0; min_shared, min_added, min_words and min_shared_any at least 1")
+        if not 0.0 < max_cover <= 1.0:
+            raise ValueError("max_cover must be above 0 and at most 1")
         self.max_new_words = max_new_words
         self.min_shared = min_shared
         self.min_added = min_added
         self.min_words = min_words
+        self.min_shared_any = min_shared_any
+        self.max_cover = max_cover
 
     def restates(self, question: str, sentences: Sequence[Sentence]) -> bool:
         """Whether ``sentences`` (an answer) are all supported and all restate ``question``."""
@@ -55,27 +79,51 @@ class EvidenceQuote:
         asked = set(tokenize(asked_sentence(question))) | _VERDICT_WORDS
         return all(len(set(tokenize(strip_markers(s.text))) - asked) <= self.max_new_words for s in sentences)
 
-    def pick(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
-        """(passage number, sentence) to quote after ``sentences``, or None when no cited passage has one."""
+    def _candidates(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage], min_shared: int):
+        """(score, -position, passage number, sentence, share of its words the answer holds) for each
+        sentence of the cited passages sharing ``min_shared`` content words with the question and
+        adding ``min_added`` of its own; score: words shared with the question plus with the answer."""
         q_words = set(tokenize(asked_sentence(question)))
         a_words = {w for s in sentences for w in tokenize(strip_markers(s.text))}
-        found = []  # (score, -position, passage number, sentence): the best score, the first one on a tie
+        found = []
         for n in dict.fromkeys(c for s in sentences for c in s.citations):
             if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
                 continue
             for text in quotable_sentences(passages[n - 1], self.min_words):
+                if text[:1].islower():
+                    continue  # a list item's tail ("and the movement of …"), not a sentence to show alone
                 words = set(tokenize(text))
                 shared = len(words & q_words)
-                if shared >= self.min_shared and len(words - q_words - a_words) >= self.min_added:
-                    found.append((shared + len(words & a_words), -len(found), n, " ".join(text.split())))
-        return max(found)[2:] if found else None
+                if shared >= min_shared and len(words - q_words - a_words) >= self.min_added:
+                    cover = len(words & a_words) / len(words)
+                    found.append((shared + len(words & a_words), -len(found), n, " ".join(text.split()), cover))
+        return found
+
+    def pick(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
+        """(passage number, sentence) to quote after a yes/no answer that restates the question, or None
+        when no cited passage has one."""
+        found = self._candidates(question, sentences, passages, self.min_shared)
+        return max(found)[2:4] if found else None
+
+    def pick_left_out(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
+        """(passage number, sentence) that any answer rests on but leaves out, or None: the cited
+        passages' sentence that best matches the question and the answer, when the answer holds less
+        than ``max_cover`` of its content words."""
+        found = self._candidates(question, sentences, passages, self.min_shared_any)
+        if not found:
+            return None
+        best = max(found)
+        return best[2:4] if best[4] < self.max_cover else None
 
     def run(self, question: str, sentences: list[Sentence], passages: Sequence[Passage]) -> list[Sentence]:
-        """``sentences`` with the quoted passage sentence after them when they only restate ``question``
-        (a yes/no question); ``sentences`` unchanged otherwise."""
-        if not is_polar(question) or not self.restates(question, sentences):
+        """``sentences`` followed by the passage sentence they rest on when they only restate a yes/no
+        ``question``, or leave that sentence out; ``sentences`` unchanged otherwise."""
+        if not sentences or not all(s.supported for s in sentences):
             return sentences
-        found = self.pick(question, sentences, passages)
+        if is_polar(question) and self.restates(question, sentences):
+            found = self.pick(question, sentences, passages)
+        else:
+            found = self.pick_left_out(question, sentences, passages)
         if found is None:
             return sentences
         n, text = found

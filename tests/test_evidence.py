@@ -1,4 +1,4 @@
-"""The passage sentence quoted after a yes/no answer that only restates the question (``rag.evidence``)."""
+"""The passage sentence quoted after an answer that restates a yes/no question or leaves it out (``rag.evidence``)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,30 @@ def test_an_answer_that_gives_a_reason_is_left_as_it_is():
     assert EvidenceQuote().run(QUESTION, answer, passages("Unrelated text here.", PASSAGE)) == answer
 
 
-def test_a_question_that_is_not_yes_or_no_gets_nothing_added():
+def test_an_answer_that_leaves_out_what_its_sentence_says_is_followed_by_it():
     question = "What does the author say about joint working across complex public service systems?"
     answer = [Sentence("The author says joint working across complex public service systems is hard.", (1,), 0.9, True)]
+    assert EvidenceQuote().run(question, answer, passages(PASSAGE)) == [*answer, Sentence(DIFFICULT, (1,), 1.0, True, False)]
+
+
+def test_an_answer_drawn_from_its_sentence_gets_nothing_added():
+    question = "What does the author say about joint working across complex public service systems?"
+    drawn = [Sentence("Joint working across complex systems with multiple providers of different size will always be difficult.", (1,), 0.9, True)]
+    assert EvidenceQuote().run(question, drawn, passages(PASSAGE)) == drawn
+    # The same answer with the bar at a share it does not reach gets the sentence.
+    assert EvidenceQuote(max_cover=1.0).run(question, drawn, passages(PASSAGE))[-1].text == DIFFICULT
+
+
+def test_a_sentence_sharing_too_few_words_with_the_question_is_not_quoted():
+    question = "What is hard about providers?"
+    answer = [Sentence("It is a difficult task.", (1,), 0.9, True)]
     assert EvidenceQuote().run(question, answer, passages(PASSAGE)) == answer
+
+
+@pytest.mark.parametrize("bad", [{"min_shared_any": 0}, {"max_cover": 0.0}, {"max_cover": 1.5}])
+def test_bad_left_out_settings_are_rejected(bad):
+    with pytest.raises(ValueError):
+        EvidenceQuote(**bad)
 
 
 def test_an_answer_with_an_unsupported_sentence_gets_nothing_added():
@@ -84,3 +104,10 @@ def test_the_restatement_test_allows_one_word_of_its_own_by_default():
 def test_invalid_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         EvidenceQuote(**kwargs)
+
+
+def test_a_fragment_starting_in_lower_case_is_never_quoted():
+    question = "What does the author say about joint working across complex public service systems?"
+    answer = [Sentence("The author says joint working across complex public service systems is hard.", (1,), 0.9, True)]
+    tail = "and joint working across complex systems, with multiple providers, will always be a difficult task."
+    assert EvidenceQuote().run(question, answer, passages(tail)) == answer

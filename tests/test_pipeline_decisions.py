@@ -23,6 +23,8 @@ def make(reply: str, *, judge: FakeJudge | None = None, relevant: bool = True, r
     store, passages = fake_passages()
     retriever = FakeRetriever(store, passages, relevant)
     model = ScriptedModel(reply)
+    # The passage sentence quoted after an answer (rag.evidence) is off unless a test is about it.
+    settings.setdefault("evidence_quote", False)
     s = Settings().replace(judge="llm" if judge else "lexical", fallback=fallback, **settings)
     assistant = Assistant(
         s,
@@ -461,9 +463,18 @@ def test_splitting_questions_can_be_turned_off():
 def test_a_yes_no_answer_that_only_says_the_question_back_is_followed_by_its_passage_unless_switched_off():
     claim = "Integrated Care Boards are set up at local level"
     question = "Are Integrated Care Boards set up at local level?"
-    assistant, _, _ = make(f"{claim} [3].", judge=FakeJudge((claim,), yes=0.9))
+    assistant, _, _ = make(f"{claim} [3].", judge=FakeJudge((claim,), yes=0.9), evidence_quote=True)
     answer = assistant.ask(question)
     assert answer.text == f"Yes. {claim} [3]. {PASSAGES[2][:-1]} [3]."
     assert [s.citations for s in answer.sentences] == [(3,), (3,)] and answer.sentences[1].support == 1.0
     off, _, _ = make(f"{claim} [3].", judge=FakeJudge((claim,), yes=0.9), evidence_quote=False)
     assert off.ask(question).text == f"Yes. {claim} [3]."
+
+
+def test_an_answer_that_leaves_out_the_reason_its_passage_gives_is_followed_by_that_sentence():
+    claim = "Leisure centres struggle with their energy bills"
+    question = "Why are leisure centres struggling with the energy support scheme?"
+    assistant, _, _ = make(f"{claim} [2].", judge=FakeJudge((claim,)), evidence_quote=True)
+    answer = assistant.ask(question)
+    assert answer.text == f"{claim} [2]. {PASSAGES[1][:-1]} [2]."
+    assert not answer.abstained and [c.n for c in answer.citations] == [2]
