@@ -24,6 +24,7 @@ content words. An answer drawn from that sentence (most of its words) gets nothi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .citations import strip_markers
@@ -35,6 +36,11 @@ from .types import Passage, Sentence
 _VERDICT_WORDS = frozenset({"yes", "no"})
 
 
+def _plain(text: str) -> str:
+    """Lower-case words only, for finding one text inside another."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
 class EvidenceQuote:
     """Follow an answer that leaves out the passage sentence it rests on with that sentence, verbatim.
 
@@ -43,7 +49,8 @@ class EvidenceQuote:
             a restatement (default 1: "Levelling Up cannot be left to individual organisations" for
             "Can Levelling Up be left to individual organisations?").
         min_shared: Content words the quoted sentence must share with the question (default 2).
-        min_added: Content words the quoted sentence must add to the question and the answer (default 2).
+        min_added: Content words the quoted sentence must add to the question and the answer (default 2;
+            for any other answer one is enough, ``max_cover`` being its bar).
         min_words: Shorter passage sentences (headings, fragments) are never quoted (default 6).
         min_shared_any: For any other answer: content words the quoted sentence must share with the
             question (default 3).
@@ -79,12 +86,18 @@ class EvidenceQuote:
         asked = set(tokenize(asked_sentence(question))) | _VERDICT_WORDS
         return all(len(set(tokenize(strip_markers(s.text))) - asked) <= self.max_new_words for s in sentences)
 
-    def _candidates(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage], min_shared: int):
+    def _candidates(
+        self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage], min_shared: int, min_added: int
+    ):
         """(score, -position, passage number, sentence, share of its words the answer holds) for each
         sentence of the cited passages sharing ``min_shared`` content words with the question and
-        adding ``min_added`` of its own; score: words shared with the question plus with the answer."""
+        adding ``min_added`` of its own; score: words shared with the question plus with the answer.
+        A sentence that holds one of the answer's sentences word for word is left out: the answer
+        already quotes it, and the rest of it is about something else."""
         q_words = set(tokenize(asked_sentence(question)))
         a_words = {w for s in sentences for w in tokenize(strip_markers(s.text))}
+        quoted = [_plain(strip_markers(s.text)) for s in sentences]
+        quoted = [q for q in quoted if len(q.split()) >= self.min_words]
         found = []
         for n in dict.fromkeys(c for s in sentences for c in s.citations):
             if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
@@ -92,9 +105,11 @@ class EvidenceQuote:
             for text in quotable_sentences(passages[n - 1], self.min_words):
                 if text[:1].islower():
                     continue  # a list item's tail ("and the movement of …"), not a sentence to show alone
+                if any(q in _plain(text) for q in quoted):
+                    continue
                 words = set(tokenize(text))
                 shared = len(words & q_words)
-                if shared >= min_shared and len(words - q_words - a_words) >= self.min_added:
+                if shared >= min_shared and len(words - q_words - a_words) >= min_added:
                     cover = len(words & a_words) / len(words)
                     found.append((shared + len(words & a_words), -len(found), n, " ".join(text.split()), cover))
         return found
@@ -102,14 +117,14 @@ class EvidenceQuote:
     def pick(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
         """(passage number, sentence) to quote after a yes/no answer that restates the question, or None
         when no cited passage has one."""
-        found = self._candidates(question, sentences, passages, self.min_shared)
+        found = self._candidates(question, sentences, passages, self.min_shared, self.min_added)
         return max(found)[2:4] if found else None
 
     def pick_left_out(self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
         """(passage number, sentence) that any answer rests on but leaves out, or None: the cited
         passages' sentence that best matches the question and the answer, when the answer holds less
         than ``max_cover`` of its content words."""
-        found = self._candidates(question, sentences, passages, self.min_shared_any)
+        found = self._candidates(question, sentences, passages, self.min_shared_any, 1)
         if not found:
             return None
         best = max(found)

@@ -111,3 +111,19 @@ def test_a_fragment_starting_in_lower_case_is_never_quoted():
     answer = [Sentence("The author says joint working across complex public service systems is hard.", (1,), 0.9, True)]
     tail = "and joint working across complex systems, with multiple providers, will always be a difficult task."
     assert EvidenceQuote().run(question, answer, passages(tail)) == answer
+
+
+def test_a_sentence_the_answer_already_quotes_word_for_word_is_not_quoted_again():
+    question = "What share of its R&D funding will the department invest outside the south east?"
+    clause = "The department will invest at least 55% of its R&D funding outside the south east by 2025"
+    passage = f"{clause}; the health department will increase research investment outside London and Oxford."
+    answer = [Sentence(f"{clause}.", (1,), 0.9, True)]
+    assert EvidenceQuote().run(question, answer, passages(passage)) == answer
+
+
+def test_one_word_of_its_own_is_enough_for_the_sentence_an_answer_leaves_out():
+    question = "Does levelling up mean holding back the success of more prosperous areas?"
+    answer = [Sentence("No. Levelling up is not about making every part of the country the same.", (1,), 0.9, True)]
+    nor = "Nor does it mean dampening down the success of more prosperous areas."
+    out = EvidenceQuote().run(question, answer, passages(f"{answer[0].text[4:]} {nor}"))
+    assert out == [*answer, Sentence(nor, (1,), 1.0, True, False)]
