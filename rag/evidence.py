@@ -19,7 +19,9 @@ true, but the reason the passage gives ("as leisure centres don't meet the curre
 UK government's energy support scheme") is in the same sentence of [5], unsaid. So the cited passages'
 sentence that shares most words with the question and the answer (at least ``min_shared_any`` with the
 question) follows the answer, verbatim and cited, when the answer holds less than ``max_cover`` of its
-content words. An answer drawn from that sentence (most of its words) gets nothing added.
+content words. An answer drawn from that sentence (most of its words, or ``quoted_run`` of them in a
+row) gets nothing added, and no other sentence is looked for: the next best match is about
+something else.
 """
 
 from __future__ import annotations
@@ -36,9 +38,22 @@ from .types import Passage, Sentence
 _VERDICT_WORDS = frozenset({"yes", "no"})
 
 
-def _plain(text: str) -> str:
+def _plain(text: str) -> list[str]:
     """Lower-case words only, for finding one text inside another."""
-    return " ".join(re.findall(r"\w+", text.lower()))
+    return re.findall(r"\w+", text.lower())
+
+
+def longest_common_run(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest run of words ``a`` and ``b`` share, in the same order and adjacent."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
 
 
 class EvidenceQuote:
@@ -56,6 +71,8 @@ class EvidenceQuote:
             question (default 3).
         max_cover: For any other answer: the sentence is quoted when the answer holds less than this
             share of its content words (default 0.7; an answer drawn from the sentence holds most).
+        quoted_run: A sentence sharing this many words in a row with the answer is one the answer
+            already quotes, and is never quoted after it (default 8).
     """
 
     def __init__(
@@ -67,11 +84,15 @@ class EvidenceQuote:
         min_words: int = 6,
         min_shared_any: int = 3,
         max_cover: float = 0.7,
+        quoted_run: int = 8,
     ) -> None:
         if max_new_words < 0 or min_shared < 1 or min_added < 1 or min_words < 1 or min_shared_any < 1:
             raise ValueError("max_new_words must be at least 0; min_shared, min_added, min_words and min_shared_any at least 1")
         if not 0.0 < max_cover <= 1.0:
             raise ValueError("max_cover must be above 0 and at most 1")
+        if quoted_run < 2:
+            raise ValueError("quoted_run must be at least 2")
+        self.quoted_run = quoted_run
         self.max_new_words = max_new_words
         self.min_shared = min_shared
         self.min_added = min_added
@@ -92,12 +113,11 @@ class EvidenceQuote:
         """(score, -position, passage number, sentence, share of its words the answer holds) for each
         sentence of the cited passages sharing ``min_shared`` content words with the question and
         adding ``min_added`` of its own; score: words shared with the question plus with the answer.
-        A sentence that holds one of the answer's sentences word for word is left out: the answer
-        already quotes it, and the rest of it is about something else."""
+        A sentence with ``quoted_run`` words in a row in the answer counts as wholly held by it (share
+        1.0): the answer already quotes it, and what else it says was left out on purpose."""
         q_words = set(tokenize(asked_sentence(question)))
         a_words = {w for s in sentences for w in tokenize(strip_markers(s.text))}
-        quoted = [_plain(strip_markers(s.text)) for s in sentences]
-        quoted = [q for q in quoted if len(q.split()) >= self.min_words]
+        a_plain = _plain(" ".join(strip_markers(s.text) for s in sentences))
         found = []
         for n in dict.fromkeys(c for s in sentences for c in s.citations):
             if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
@@ -105,12 +125,12 @@ class EvidenceQuote:
             for text in quotable_sentences(passages[n - 1], self.min_words):
                 if text[:1].islower():
                     continue  # a list item's tail ("and the movement of …"), not a sentence to show alone
-                if any(q in _plain(text) for q in quoted):
-                    continue
                 words = set(tokenize(text))
                 shared = len(words & q_words)
                 if shared >= min_shared and len(words - q_words - a_words) >= min_added:
                     cover = len(words & a_words) / len(words)
+                    if longest_common_run(_plain(text), a_plain) >= self.quoted_run:
+                        cover = 1.0  # the answer already quotes it
                     found.append((shared + len(words & a_words), -len(found), n, " ".join(text.split()), cover))
         return found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evidence import EvidenceQuote
+from rag.evidence import EvidenceQuote, longest_common_run
 from rag.types import CARD_PREFIX, Chunk, Passage, Sentence
 
 QUESTION = "Does the author say that joint working across complex public service systems is easy?"
@@ -61,7 +61,7 @@ def test_a_sentence_sharing_too_few_words_with_the_question_is_not_quoted():
     assert EvidenceQuote().run(question, answer, passages(PASSAGE)) == answer
 
 
-@pytest.mark.parametrize("bad", [{"min_shared_any": 0}, {"max_cover": 0.0}, {"max_cover": 1.5}])
+@pytest.mark.parametrize("bad", [{"min_shared_any": 0}, {"max_cover": 0.0}, {"max_cover": 1.5}, {"quoted_run": 1}])
 def test_bad_left_out_settings_are_rejected(bad):
     with pytest.raises(ValueError):
         EvidenceQuote(**bad)
@@ -127,3 +127,16 @@ def test_one_word_of_its_own_is_enough_for_the_sentence_an_answer_leaves_out():
     nor = "Nor does it mean dampening down the success of more prosperous areas."
     out = EvidenceQuote().run(question, answer, passages(f"{answer[0].text[4:]} {nor}"))
     assert out == [*answer, Sentence(nor, (1,), 1.0, True, False)]
+
+
+def test_longest_common_run_counts_adjacent_shared_words():
+    assert longest_common_run("a b c d e".split(), "x b c d y".split()) == 3
+    assert longest_common_run("a b".split(), "b a".split()) == 1
+    assert longest_common_run([], "a".split()) == 0
+
+
+def test_a_sentence_the_answer_draws_eight_words_in_a_row_from_is_not_quoted():
+    question = "What does the author say about joint working across complex public service systems?"
+    drawn = [Sentence("Joint working across complex systems, involving multiple providers of different size, is hard.", (1,), 0.9, True)]
+    assert EvidenceQuote().run(question, drawn, passages(PASSAGE)) == drawn
+    assert EvidenceQuote(quoted_run=12, max_cover=1.0).run(question, drawn, passages(PASSAGE))[-1].text == DIFFICULT
