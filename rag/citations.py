@@ -261,10 +261,23 @@ def _is_negation(word: str) -> bool:
 _COMPOUND_HYPHEN = re.compile(r"(?<=\w)[-‐‑](?=\w)")
 
 
-def negation_count(text: str) -> int:
+#: Words after which "not" narrows nothing away: "not only A but also B" affirms A.
+FOCUS_WORDS = frozenset({"only", "just", "merely", "simply", "solely", "exclusively"})
+
+
+def negation_count(text: str, *, focus: bool = True) -> int:
     """How many negating words ("not", "no", "never", "cannot", "don't", ...) ``text`` has. A
-    hyphenated compound counts as one word: "no-fault evictions" negates nothing."""
-    return sum(map(_is_negation, _words(_COMPOUND_HYPHEN.sub("", text))))
+    hyphenated compound counts as one word: "no-fault evictions" negates nothing.
+
+    ``focus`` (default True) counts "not" before a focusing word ("not only", "not just") too. Pass
+    False where the text answers a question that asks nothing about "only": "Effective collaboration
+    requires not only creative thinking but also …" affirms that it needs creative thinking, and more.
+    """
+    words = _words(_COMPOUND_HYPHEN.sub("", text))
+    return sum(
+        _is_negation(w) and (focus or w != "not" or i + 1 == len(words) or words[i + 1] not in FOCUS_WORDS)
+        for i, w in enumerate(words)
+    )
 
 
 def verbatim_coverage(sentence: str, passage: str, n: int = 4) -> float:

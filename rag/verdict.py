@@ -75,7 +75,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .citations import content_overlap, negation_count, numbers_in
+from .citations import FOCUS_WORDS, content_overlap, negation_count, numbers_in
 from .decompose import asked_sentence, is_polar, situation_and_question
 from .retriever import tokenize
 from .types import Sentence
@@ -109,8 +109,14 @@ class _SaysYes(Protocol):
 
 
 def negates(text: str, question: str) -> bool:
-    """Whether ``text`` negates what ``question`` asks: their counts of negating words differ in parity."""
-    return negation_count(text) % 2 != negation_count(question) % 2
+    """Whether ``text`` negates what ``question`` asks: their counts of negating words differ in parity.
+
+    "Not only" and "not just" negate only when the question asks about "only" ("Is the grant just for
+    buildings?" → "… not just buildings but also equipment": a no); otherwise they add to what is
+    affirmed ("Does effective collaboration need more than creative thinking?" → "… requires not only
+    creative thinking but also …": a yes)."""
+    focus = bool(FOCUS_WORDS & set(re.findall(r"[a-z]+", question.lower())))
+    return negation_count(text, focus=focus) % 2 != negation_count(question, focus=focus) % 2
 
 
 def compares_numbers(question: str, text: str) -> bool:

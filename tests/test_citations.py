@@ -14,6 +14,7 @@ from rag.citations import (
     render,
     split_sentences,
     names_in,
+    negation_count,
     names_near,
     states_quantity,
     states_time,
@@ -344,3 +345,11 @@ def test_drop_cut_off_removes_an_unfinished_last_sentence_only():
     assert drop_cut_off([CitedSentence('He said "it will."', (1,))]) == [CitedSentence('He said "it will."', (1,))]
     assert drop_cut_off([cut]) == []
     assert drop_cut_off([]) == []
+
+
+def test_not_before_a_focusing_word_counts_as_a_negation_only_when_asked_to():
+    text = "Effective collaboration requires not only creative thinking but also strong relationships."
+    assert negation_count(text) == 1
+    assert negation_count(text, focus=False) == 0
+    assert negation_count("It is not clear, and not just costly.", focus=False) == 1
+    assert negation_count("They did not.", focus=False) == 1

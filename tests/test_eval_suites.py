@@ -183,7 +183,7 @@ def test_verdict_rows_count_a_verdict_right_wrong_or_missing_and_the_metrics_add
     assert (m["right"], m["wrong"], m["no_verdict"], m["precision_of_given"]) == (1, 0, 2, 1.0)
     assert verdict_metrics(unsure[:2])["precision_of_given"] == 0.0  # no verdict given: 0, not a division error
     assert verdict_metrics([])["right_rate"] == 0.0
-    # The shipped pairs: 130, balanced, each with an id, a question, a reply and "yes" or "no".
+    # The shipped pairs: 134, balanced, each with an id, a question, a reply and "yes" or "no".
     shipped = verdict_pairs()
-    assert len(shipped) == 130 and {p["verdict"] for p in shipped} == {"yes", "no"}
+    assert len(shipped) == 134 and {p["verdict"] for p in shipped} == {"yes", "no"}
     assert len(verdict_pairs(5)) == 5

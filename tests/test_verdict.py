@@ -167,6 +167,13 @@ def test_negation_counts_parity_against_the_question():
     assert not negates("They don't qualify.", "Don't they qualify?")
 
 
+def test_not_only_negates_only_a_question_that_asks_about_only():
+    more = "Effective collaboration requires not only creative thinking but also strong relationships."
+    assert not negates(more, "Does effective collaboration need more than creative thinking?")
+    assert negates(more, "Does effective collaboration need only creative thinking?")
+    assert negates("The grant covers not just buildings but also equipment.", "Is the grant just for buildings?")
+
+
 def test_statements_settle_what_the_reply_readings_leave_open():
     question = "Does the strategy treat skills and transport separately?"
     answer = [supported("The strategy links skills and transport: training is wasted when people have no way to reach jobs.", 2)]
