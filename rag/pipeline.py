@@ -345,9 +345,7 @@ class Assistant:
             stats.relevance = verifier.answers_question(standalone, " ".join(s.text for s in verified if s.supported))
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))
         if reason is None:
-            kept = self._with_verdict(standalone, self.policy.keep(verified, strict), verifier)
-            if self.evidence is not None:
-                kept = self.evidence.run(standalone, kept, ctx.passages)
+            kept = self._with_evidence(standalone, self._with_verdict(standalone, self.policy.keep(verified, strict), verifier), ctx.passages)
             stats.verify_s = clock.lap()
             yield Final(result.answer(kept, ctx.passages))
             return
@@ -357,7 +355,7 @@ class Assistant:
             found = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, raw)
             if found:
                 quoted, stats.relevance = found
-                quoted = self._with_verdict(standalone, quoted, verifier)
+                quoted = self._with_evidence(standalone, self._with_verdict(standalone, quoted, verifier), ctx.passages)
                 stats.verify_s, stats.fallback_from = clock.lap(), reason.value
                 yield Final(result.answer(quoted, ctx.passages))
                 return
@@ -367,6 +365,10 @@ class Assistant:
     def _with_verdict(self, question: str, kept: list[Sentence], verifier: Verifier) -> list[Sentence]:
         """A yes/no question's checked answer opened with "Yes." or "No." when it settles it (``rag.verdict``)."""
         return self.verdict.run(question, kept, verifier) if self.verdict is not None else kept
+
+    def _with_evidence(self, question: str, kept: list[Sentence], passages: list[Passage]) -> list[Sentence]:
+        """A checked answer (or quote) followed by the passage sentence it rests on and leaves out (``rag.evidence``)."""
+        return self.evidence.run(question, kept, passages) if self.evidence is not None else kept
 
 
 class _Result:

@@ -10,6 +10,7 @@ import pytest
 from fakes import PASSAGES, FakeCollection, FakeJudge, FakeRetriever, FakeRewriter, ScriptedModel, fake_passages
 from rag import Checking, DraftPiece, Final, Reason, Settings
 from rag.context import ContextBuilder
+from rag.types import Sentence
 from rag.pipeline import Assistant
 from rag.policy import ABSTAIN_TEXT, OFF_TOPIC_TEXT
 from rag.verifier import Verifier
@@ -274,6 +275,23 @@ def test_a_model_that_declines_is_not_taken_at_its_word_unless_asked_to_be():
     assert answer.stats.relevance == 0.9  # the quote's P(it answers the question)
     literal, _, _ = make("The documents don't say.", judge=judge, fallback=True, fallback_on_decline=False)
     assert literal.ask(QUESTION).reason == Reason.MODEL_DECLINED
+
+
+def test_a_quote_from_the_fallback_also_gets_the_sentence_it_leaves_out():
+    class Spy:
+        def __init__(self):
+            self.seen = []
+
+        def run(self, question, sentences, passages):
+            self.seen.append([s.text for s in sentences])
+            return [*sentences, Sentence(PASSAGES[1], (2,), 1.0, True, False)]
+
+    judge = FakeJudge((), answering=("One third of swimming pools",))
+    assistant, _, _ = make("Most swimming pools in England will close next winter [1].", judge=judge, fallback=True)
+    assistant.evidence = spy = Spy()
+    answer = assistant.ask(QUESTION)
+    assert answer.stats.fallback_from == "unsupported" and spy.seen == [[PASSAGES[0]]]
+    assert answer.text.endswith(f"{PASSAGES[1][:-1]} [2].") and [c.n for c in answer.citations] == [1, 2]
 
 
 def test_the_fallback_is_on_by_default():
