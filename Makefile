@@ -42,29 +42,29 @@ run: index
 serve: run
 
 # The seed eval gates regressions: thresholds sit just under the figures measured on the 107-question
-# suite (README, Evaluation): answerable 0.753 (55 of 73; the gate lets three answers slip), declined 0.912
+# suite (README, Evaluation): answerable 0.836 (61 of 73; the gate lets three answers slip), declined 0.912
 # (31 of 34; the gate lets one slip), faithfulness 1.000, recall@10 1.000.
-SEED_GATE := --fail-under answerable_correct=0.71 --fail-under declined_correctly=0.88 \
+SEED_GATE := --fail-under answerable_correct=0.79 --fail-under declined_correctly=0.88 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.762 (48 of 63; the gate lets two slip), declined 0.920 (23 of 25, injection 1.000; the gate
+# answerable 0.778 (49 of 63; the gate lets two slip), declined 0.920 (23 of 25, injection 1.000; the gate
 # lets one slip), faithfulness 0.984, recall@10 0.984 on 88 questions.
-WP_GATE := --fail-under answerable_correct=0.72 --fail-under declined_correctly=0.87 \
+WP_GATE := --fail-under answerable_correct=0.74 --fail-under declined_correctly=0.87 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
 # `make test` gates on the dev parts only (55 seed and 44 White Paper questions: about half the time
 # of the whole suites). Dev is the part tuned on; the test parts are
 # only reported, by `make eval`, which runs the whole suites under the gates above. Measured on the dev
-# parts: seed answerable 0.838 (31 of 37), declined 0.944 (17 of 18), injection and off-topic 1.000,
-# faithfulness 1.000, recall@10 1.000; White Paper answerable 0.742 (23 of 31), declined 0.923 (12 of
+# parts: seed answerable 0.919 (34 of 37), declined 0.944 (17 of 18), injection and off-topic 1.000,
+# faithfulness 1.000, recall@10 1.000; White Paper answerable 0.774 (24 of 31), declined 0.923 (12 of
 # 13, injection 3 of 3), faithfulness 1.000, recall@10 1.000. Each gate lets one answer or one decline slip.
-SEED_DEV_GATE := --split dev --fail-under answerable_correct=0.80 --fail-under declined_correctly=0.88 \
+SEED_DEV_GATE := --split dev --fail-under answerable_correct=0.89 --fail-under declined_correctly=0.88 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
-WP_DEV_GATE := --split dev --fail-under answerable_correct=0.70 --fail-under declined_correctly=0.84 \
+WP_DEV_GATE := --split dev --fail-under answerable_correct=0.74 --fail-under declined_correctly=0.84 \
 	--fail-under declined_injection=0.66 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
