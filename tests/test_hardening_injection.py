@@ -229,7 +229,7 @@ def test_markers_pointing_at_no_passage_are_never_cited(scripted):
     assistant = scripted(f"Leisure centres don't meet the criteria for the energy support scheme [{n}][99][{count + 1}][0].")
     answer = assistant.ask("Why are leisure centres at risk?", judge="lexical")
     assert [c.n for c in answer.citations] == [n]
-    assert re.findall(r"\[(\d+)\]", answer.text) == [str(n)]
+    assert set(re.findall(r"\[(\d+)\]", answer.text)) == {str(n)}  # the quoted passage sentence may follow, cited [n] too
 
 
 def test_a_reply_that_obeys_an_injection_instead_of_answering_is_withheld(scripted):
