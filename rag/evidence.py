@@ -22,6 +22,16 @@ question) follows the answer, verbatim and cited, when the answer holds less tha
 content words. An answer drawn from that sentence (most of its words, or ``quoted_run`` of them in a
 row) gets nothing added, and no other sentence is looked for: the next best match is about
 something else.
+
+One exception: an answer that quotes a denial gets the sentence that says what is so instead. "Is
+system change about launching a string of new policy initiatives?" was answered "No. System change
+is not about a string of shiny, but ultimately short-lived, new policy initiatives [3]." The passage
+goes on "It is about root and branch reform of government and governance of the UK.": what the
+denial points to. So when the answer quotes a passage sentence (``quoted_run`` words in a row) that
+negates a verb ("is not about", "isn't about", "cannot be") and the passage's next sentence opens with
+a pronoun and the same words without the negation ("It is about …"), that sentence follows, verbatim
+and cited. A next sentence that comments ("This is a concern …") or denies again ("Nor does it …")
+is not a correction and is not added.
 """
 
 from __future__ import annotations
@@ -29,13 +39,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .citations import strip_markers
+from .citations import negation_count, split_sentences, strip_markers
 from .decompose import asked_sentence, is_polar
 from .fallback import quotable_sentences
 from .retriever import tokenize
 from .types import Passage, Sentence
 
 _VERDICT_WORDS = frozenset({"yes", "no"})
+#: A negated verb and the word after it: "is not about", "isn't about", "cannot be".
+_DENIAL = re.compile(r"\b(\w+)\s+not\s+(\w+)|\b(\w+?)n[’']t\s+(\w+)|\b(can)not\s+(\w+)", re.IGNORECASE)
+#: A sentence that opens by referring back to the subject of the one before.
+_REFERS_BACK = r"^(?:it|this|they|these|that)\s+"
+
+
+def denied(text: str) -> set[tuple[str, str]]:
+    """The (verb, next word) pairs ``text`` negates, lower-case: ("is", "about") for "X is not about Y"."""
+    out = set()
+    for m in _DENIAL.finditer(text):
+        verb, word = next((m[i], m[i + 1]) for i in (1, 3, 5) if m[i])
+        out.add((verb.lower(), word.lower()))
+    return out
 
 
 def _plain(text: str) -> list[str]:
@@ -92,13 +115,13 @@ class EvidenceQuote:
             raise ValueError("max_cover must be above 0 and at most 1")
         if quoted_run < 2:
             raise ValueError("quoted_run must be at least 2")
-        self.quoted_run = quoted_run
         self.max_new_words = max_new_words
         self.min_shared = min_shared
         self.min_added = min_added
         self.min_words = min_words
         self.min_shared_any = min_shared_any
         self.max_cover = max_cover
+        self.quoted_run = quoted_run
 
     def restates(self, question: str, sentences: Sequence[Sentence]) -> bool:
         """Whether ``sentences`` (an answer) are all supported and all restate ``question``."""
@@ -109,7 +132,7 @@ class EvidenceQuote:
 
     def _candidates(
         self, question: str, sentences: Sequence[Sentence], passages: Sequence[Passage], min_shared: int, min_added: int
-    ):
+    ) -> list[tuple[int, int, int, str, float]]:
         """(score, -position, passage number, sentence, share of its words the answer holds) for each
         sentence of the cited passages sharing ``min_shared`` content words with the question and
         adding ``min_added`` of its own; score: words shared with the question plus with the answer.
@@ -150,15 +173,36 @@ class EvidenceQuote:
         best = max(found)
         return best[2:4] if best[4] < self.max_cover else None
 
+    def pick_correction(self, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> tuple[int, str] | None:
+        """(passage number, sentence) that says what is so after a denial the answer quotes, or None: in a
+        cited passage, the sentence after one the answer quotes (``quoted_run`` words in a row) that
+        negates a verb, when it opens with a pronoun and the same verb and word, unnegated."""
+        a_plain = _plain(" ".join(strip_markers(s.text) for s in sentences))
+        for n in dict.fromkeys(c for s in sentences for c in s.citations):
+            if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
+                continue
+            quotable = set(quotable_sentences(passages[n - 1], self.min_words))
+            texts = split_sentences(passages[n - 1].text)
+            for before, after in zip(texts, texts[1:]):
+                if after not in quotable or negation_count(after) or longest_common_run(_plain(before), a_plain) < self.quoted_run:
+                    continue
+                if longest_common_run(_plain(after), a_plain) >= self.quoted_run:
+                    continue  # the answer says it already
+                if any(re.match(rf"{_REFERS_BACK}{re.escape(verb)}\s+{re.escape(word)}\b", after, re.IGNORECASE) for verb, word in denied(before)):
+                    return n, " ".join(after.split())
+        return None
+
     def run(self, question: str, sentences: list[Sentence], passages: Sequence[Passage]) -> list[Sentence]:
         """``sentences`` followed by the passage sentence they rest on when they only restate a yes/no
-        ``question``, or leave that sentence out; ``sentences`` unchanged otherwise."""
+        ``question`` or leave that sentence out, or by the sentence that corrects a denial they quote;
+        ``sentences`` unchanged otherwise."""
         if not sentences or not all(s.supported for s in sentences):
             return sentences
         if is_polar(question) and self.restates(question, sentences):
             found = self.pick(question, sentences, passages)
         else:
             found = self.pick_left_out(question, sentences, passages)
+        found = found or self.pick_correction(sentences, passages)
         if found is None:
             return sentences
         n, text = found

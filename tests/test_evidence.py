@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evidence import EvidenceQuote, longest_common_run
+from rag.evidence import EvidenceQuote, denied, longest_common_run
 from rag.types import CARD_PREFIX, Chunk, Passage, Sentence
 
 QUESTION = "Does the author say that joint working across complex public service systems is easy?"
@@ -140,3 +140,53 @@ def test_a_sentence_the_answer_draws_eight_words_in_a_row_from_is_not_quoted():
     drawn = [Sentence("Joint working across complex systems, involving multiple providers of different size, is hard.", (1,), 0.9, True)]
     assert EvidenceQuote().run(question, drawn, passages(PASSAGE)) == drawn
     assert EvidenceQuote(quoted_run=12, max_cover=1.0).run(question, drawn, passages(PASSAGE))[-1].text == DIFFICULT
+
+
+SYSTEM_CHANGE = (
+    "Learning lessons from the past, a new policy regime is needed. "
+    "System change is not about a string of shiny, but ultimately short-lived, new policy initiatives. "
+    "It is about root and branch reform of government and governance of the UK. "
+    "It is about putting power in local hands."
+)
+DENIAL = Sentence("No. System change is not about a string of shiny, but ultimately short-lived, new policy initiatives.", (1,), 1.0, True)
+
+
+def test_an_answer_that_quotes_a_denial_is_followed_by_what_is_so_instead():
+    question = "Is system change about launching a string of new policy initiatives?"
+    out = EvidenceQuote().run(question, [DENIAL], passages(SYSTEM_CHANGE))
+    assert out == [DENIAL, Sentence("It is about root and branch reform of government and governance of the UK.", (1,), 1.0, True, False)]
+
+
+def test_a_correction_the_answer_already_gives_is_not_added_again():
+    question = "Is system change about launching a string of new policy initiatives?"
+    both = [DENIAL, Sentence("It is about root and branch reform of government and governance of the UK.", (1,), 1.0, True)]
+    assert EvidenceQuote().run(question, both, passages(SYSTEM_CHANGE)) == both
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "This is a concern at a time when public health is in the spotlight following Covid-19.",  # a comment
+        "Nor does it mean dampening down the success of more prosperous areas.",  # a second denial
+        "It is not about root and branch reform of government either.",  # negated itself
+        "Root and branch reform of government and governance of the UK is what it is about.",  # no pronoun first
+    ],
+)
+def test_a_sentence_after_a_denial_that_does_not_correct_it_is_not_added(after):
+    question = "Is system change about launching a string of new policy initiatives?"
+    text = "System change is not about a string of shiny, but ultimately short-lived, new policy initiatives. " + after
+    assert EvidenceQuote().run(question, [DENIAL], passages(text)) == [DENIAL]
+
+
+def test_a_denial_the_answer_only_paraphrases_brings_no_correction():
+    paraphrase = Sentence("No. New initiatives that do not last are not what system change means.", (1,), 1.0, True)
+    assert EvidenceQuote().pick_correction([paraphrase], passages(SYSTEM_CHANGE)) is None
+    # (``run`` quotes the denial itself after such an answer: the sentence the answer leaves out.)
+    question = "Is system change about launching a string of new policy initiatives?"
+    assert EvidenceQuote().run(question, [paraphrase], passages(SYSTEM_CHANGE))[-1].text.startswith("System change is not about")
+
+
+def test_denied_finds_each_negated_verb_and_the_word_after_it():
+    assert denied("System change is not about shiny initiatives.") == {("is", "about")}
+    assert denied("It isn’t about money, and it cannot be bought.") == {("is", "about"), ("can", "be")}
+    assert denied("Nothing here is negated.") == set()
