@@ -61,9 +61,11 @@ def parse_markers(text: str) -> list[int]:
 
 
 def strip_markers(text: str) -> str:
-    """``text`` without markers, with the space before punctuation tidied."""
+    """``text`` without markers, with the space before punctuation tidied, and a comma, semicolon or
+    colon left before a full stop by a removed marker dropped ("spend on Levelling Up, [2]." → "… Up.")."""
     t = _MARKER.sub("", text)
     t = re.sub(r"\s+([.,;:!?])", r"\1", t)
+    t = re.sub(r"[,;:]+([.!?])", r"\1", t)
     return re.sub(r"\s{2,}", " ", t).strip()
 
 

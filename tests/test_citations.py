@@ -136,6 +136,13 @@ def test_render_places_markers_before_the_full_stop():
     assert strip_markers("Pools [1] are at risk [2].") == "Pools are at risk."
 
 
+def test_a_comma_left_before_the_full_stop_by_a_marker_is_dropped():
+    out = attach_citations("Pools are a small share of the spend on leisure, [1].", PASSAGES)
+    assert render(out) == "Pools are a small share of the spend on leisure [1]."
+    assert strip_markers("Pools are at risk; [2]. Costs rose, [1]!") == "Pools are at risk. Costs rose!"
+    assert strip_markers("Costs, risks and pools [1].") == "Costs, risks and pools."
+
+
 @given(st.text(max_size=400), st.integers(min_value=0, max_value=6))
 def test_citation_parser_never_raises_and_never_cites_out_of_range(text, n_passages):
     passages = PASSAGES[: min(n_passages, 3)] + ["extra passage text"] * max(0, n_passages - 3)
