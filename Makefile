@@ -49,9 +49,9 @@ SEED_GATE := --fail-under answerable_correct=0.79 --fail-under declined_correctl
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
 
 # The White Paper suite (default corpus, windows) gates too, just under its measured figures:
-# answerable 0.778 (49 of 63; the gate lets two slip), declined 0.920 (23 of 25, injection 1.000; the gate
+# answerable 0.794 (50 of 63; the gate lets two slip), declined 0.920 (23 of 25, injection 1.000; the gate
 # lets one slip), faithfulness 0.984, recall@10 0.984 on 88 questions.
-WP_GATE := --fail-under answerable_correct=0.74 --fail-under declined_correctly=0.87 \
+WP_GATE := --fail-under answerable_correct=0.76 --fail-under declined_correctly=0.87 \
 	--fail-under declined_injection=0.8 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
@@ -59,12 +59,12 @@ WP_GATE := --fail-under answerable_correct=0.74 --fail-under declined_correctly=
 # of the whole suites). Dev is the part tuned on; the test parts are
 # only reported, by `make eval`, which runs the whole suites under the gates above. Measured on the dev
 # parts: seed answerable 0.919 (34 of 37), declined 0.944 (17 of 18), injection and off-topic 1.000,
-# faithfulness 1.000, recall@10 1.000; White Paper answerable 0.774 (24 of 31), declined 0.923 (12 of
+# faithfulness 1.000, recall@10 1.000; White Paper answerable 0.806 (25 of 31), declined 0.923 (12 of
 # 13, injection 3 of 3), faithfulness 1.000, recall@10 1.000. Each gate lets one answer or one decline slip.
 SEED_DEV_GATE := --split dev --fail-under answerable_correct=0.89 --fail-under declined_correctly=0.88 \
 	--fail-under declined_injection=1 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.97 --fail-under retrieval_recall@10=0.95
-WP_DEV_GATE := --split dev --fail-under answerable_correct=0.74 --fail-under declined_correctly=0.84 \
+WP_DEV_GATE := --split dev --fail-under answerable_correct=0.77 --fail-under declined_correctly=0.84 \
 	--fail-under declined_injection=0.66 --fail-under declined_off_topic=1 \
 	--fail-under faithfulness=0.95 --fail-under retrieval_recall@10=0.95
 
