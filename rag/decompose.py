@@ -210,6 +210,21 @@ class QuestionSplitter:
         context = " ".join(statements)
         return [f"{context} {a}".strip() for a in asked]
 
+    @staticmethod
+    def search_text(part: str) -> str:
+        """The text a part of ``run`` is retrieved with: its own question sentence when that names what
+        it asks about itself (no "it", "that", "they" …), the whole part otherwise.
+
+        The statements carried before each part keep it a question of its own in the prompt, but they
+        are about the first part as often as not: for "The article says reducing health inequalities
+        is a stated priority. Which example does it give …, and what is the White Paper's health
+        mission?" the second part searched with the statement found the article again, not the White
+        Paper's mission. A part that leans on the statements ("Which example does it give …?") is
+        searched with them.
+        """
+        asked = question_sentence(part)
+        return part if refers_back(part) else asked
+
     def _split_sentence(self, sentence: str) -> list[str]:
         pieces = [p.strip() for p in _JOIN.split(sentence)]
         if len(pieces) < 2:

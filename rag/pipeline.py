@@ -295,7 +295,8 @@ class Assistant:
         for i, part in enumerate(parts):
             if i:
                 yield DraftPiece("\n\n")
-            for event in self._stream_one(part, part, k, strict, mode, _Clock(), 0.0):
+            search = self.splitter.search_text(part)
+            for event in self._stream_one(part, part, k, strict, mode, _Clock(), 0.0, search=search):
                 if isinstance(event, Final):
                     answers.append(event.answer)
                 elif isinstance(event, DraftPiece) or i == len(parts) - 1:
@@ -304,11 +305,20 @@ class Assistant:
         yield Final(merge_parts(q, standalone, parts, answers, rewrite_s, clock.total()))
 
     def _stream_one(
-        self, q: str, standalone: str, k: int, strict: bool | None, mode: str, clock: _Clock, rewrite_s: float
+        self,
+        q: str,
+        standalone: str,
+        k: int,
+        strict: bool | None,
+        mode: str,
+        clock: _Clock,
+        rewrite_s: float,
+        search: str | None = None,
     ) -> Iterator[Event]:
+        """Answer one question; ``search`` (default ``standalone``) is the text passages are retrieved with."""
         stats = AnswerStats(rewrite_s=rewrite_s)
         retriever = self.collection.retriever
-        retrieval = retriever.run(standalone, max(k, self.settings.retrieved_k))
+        retrieval = retriever.run(search or standalone, max(k, self.settings.retrieved_k))
         stats.retrieve_s, stats.best_dense, stats.best_bm25 = clock.lap(), retrieval.best_dense, retrieval.best_bm25
         result = _Result(q, standalone, stats, clock, retrieval.passages)
         top = retrieval.passages[:k]

@@ -77,6 +77,19 @@ def test_refers_back_reads_the_question_sentence_only():
     assert not refers_back("It was announced last year. How big is the UK Shared Prosperity Fund?")
 
 
+def test_a_part_is_searched_with_its_own_question_unless_it_leans_on_the_statements(split):
+    first, second = split(
+        "The article says health inequalities are a priority. Which example does it give of policy working "
+        "against that aim, and what is the White Paper's health mission?"
+    )
+    # "it" and "that aim" lean on the statement: searched whole.
+    assert QuestionSplitter.search_text(first) == first
+    # The second part names its subject itself: the statement about the article must not steer its search.
+    assert QuestionSplitter.search_text(second) == "What is the White Paper's health mission?"
+    # Without statements a part is its own question.
+    assert QuestionSplitter.search_text("How much goes to grassroots pitches?") == "How much goes to grassroots pitches?"
+
+
 def test_invalid_settings_are_refused():
     with pytest.raises(ValueError):
         QuestionSplitter(max_parts=1)

@@ -449,6 +449,17 @@ def test_a_question_asking_two_things_is_answered_part_by_part_with_one_list_of_
     assert [type(e) for e in events].count(Checking) == 1 and isinstance(events[-2], Checking)
 
 
+def test_each_part_is_searched_with_its_own_question_and_drafted_with_the_statements_before_it():
+    assistant, model, retriever = make_parts({"swimming pools": f"{POOLS} [1].", "leisure centres": f"{CENTRES} [2]."})
+    answer = assistant.ask(f"The article reports pressures on leisure. {TWO_THINGS}")
+    assert retriever.queries == [
+        "What share of swimming pools are at risk of closure?",
+        "Why do leisure centres not get energy support?",
+    ]
+    assert len(model.prompts) == 2 and all("The article reports pressures on leisure." in p.tail for p in model.prompts)
+    assert answer.text == f"{POOLS} [1]. {CENTRES} [2]."
+
+
 def test_a_part_the_documents_do_not_answer_is_said_so_beside_the_answered_part():
     assistant, _, _ = make_parts({"swimming pools": f"{POOLS} [1].", "leisure centres": "The documents don't say."})
     answer = assistant.ask(TWO_THINGS)
