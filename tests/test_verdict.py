@@ -299,14 +299,14 @@ def test_the_verdict_thresholds_are_settings_checked_against_each_other():
 @pytest.mark.models
 def test_with_the_real_judge_every_fifth_verdict_pair_gets_no_wrong_verdict_and_most_get_one():
     """Every fifth pair of ``eval/datasets/verdicts.jsonl`` (26: 13 yes, 13 no), each reply as one supported
-    sentence. All 130 are measured by ``rag eval --suite verdicts`` (about 16 minutes on 2 cores)."""
+    sentence. All 134 are measured by ``rag eval --suite verdicts`` (about 16 minutes on 2 cores)."""
     from eval.suites import verdict_pairs, verdict_rows
     from rag.config import Settings
 
     pairs = verdict_pairs()[4::5]
     assert len(pairs) == 26
     rows = verdict_rows(pairs, Settings.from_env())
-    # The full run (eval/reports/latest/verdicts): 95 right, 1 wrong (verdict-084, "Are tenants protected
+    # The full run (eval/reports/latest/verdicts): 99 right, 1 wrong (verdict-084, "Are tenants protected
     # from sudden evictions?" / "The bill abolishes no-fault evictions …": contrast 0.435, just under the
     # "No" bar; not in this part), 34 without a verdict. On these 26: 16 right, none wrong, 10 without
     # (the lower statement bar for questions without a situation settles none of these 26).
