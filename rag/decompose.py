@@ -222,8 +222,7 @@ class QuestionSplitter:
         Paper's mission. A part that leans on the statements ("Which example does it give …?") is
         searched with them.
         """
-        asked = question_sentence(part)
-        return part if refers_back(part) else asked
+        return part if refers_back(part) else question_sentence(part)
 
     def _split_sentence(self, sentence: str) -> list[str]:
         pieces = [p.strip() for p in _JOIN.split(sentence)]

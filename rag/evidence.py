@@ -61,6 +61,18 @@ def denied(text: str) -> set[tuple[str, str]]:
     return out
 
 
+def _cited(sentences: Sequence[Sentence], passages: Sequence[Passage]) -> list[tuple[int, Passage]]:
+    """(number, passage) of each passage ``sentences`` cite, in citing order, once each; numbers
+    outside ``passages`` and document cards left out."""
+    numbers = dict.fromkeys(c for s in sentences for c in s.citations)
+    return [(n, passages[n - 1]) for n in numbers if 1 <= n <= len(passages) and not passages[n - 1].chunk.is_card]
+
+
+def _answer_plain(sentences: Sequence[Sentence]) -> list[str]:
+    """The answer's words, markers removed, for finding runs of them in a passage sentence."""
+    return _plain(" ".join(strip_markers(s.text) for s in sentences))
+
+
 def _plain(text: str) -> list[str]:
     """Lower-case words only, for finding one text inside another."""
     return re.findall(r"\w+", text.lower())
@@ -140,12 +152,10 @@ class EvidenceQuote:
         1.0): the answer already quotes it, and what else it says was left out on purpose."""
         q_words = set(tokenize(asked_sentence(question)))
         a_words = {w for s in sentences for w in tokenize(strip_markers(s.text))}
-        a_plain = _plain(" ".join(strip_markers(s.text) for s in sentences))
+        a_plain = _answer_plain(sentences)
         found = []
-        for n in dict.fromkeys(c for s in sentences for c in s.citations):
-            if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
-                continue
-            for text in quotable_sentences(passages[n - 1], self.min_words):
+        for n, passage in _cited(sentences, passages):
+            for text in quotable_sentences(passage, self.min_words):
                 if text[:1].islower():
                     continue  # a list item's tail ("and the movement of …"), not a sentence to show alone
                 words = set(tokenize(text))
@@ -177,12 +187,10 @@ class EvidenceQuote:
         """(passage number, sentence) that says what is so after a denial the answer quotes, or None: in a
         cited passage, the sentence after one the answer quotes (``quoted_run`` words in a row) that
         negates a verb, when it opens with a pronoun and the same verb and word, unnegated."""
-        a_plain = _plain(" ".join(strip_markers(s.text) for s in sentences))
-        for n in dict.fromkeys(c for s in sentences for c in s.citations):
-            if not 1 <= n <= len(passages) or passages[n - 1].chunk.is_card:
-                continue
-            quotable = set(quotable_sentences(passages[n - 1], self.min_words))
-            texts = split_sentences(passages[n - 1].text)
+        a_plain = _answer_plain(sentences)
+        for n, passage in _cited(sentences, passages):
+            quotable = set(quotable_sentences(passage, self.min_words))
+            texts = split_sentences(passage.text)
             for before, after in zip(texts, texts[1:]):
                 if after not in quotable or negation_count(after) or longest_common_run(_plain(before), a_plain) < self.quoted_run:
                     continue
