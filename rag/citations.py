@@ -454,6 +454,30 @@ def names_in(text: str, question: str, *, limit: int = 6) -> list[str]:
     return found[:limit]
 
 
+def asked_names(question: str) -> list[str]:
+    """The names a question mentions (``names_in``), its sentences' first words aside: "At what
+    level have Integrated Care Boards been established?" gives ["Integrated Care Boards"]."""
+    lowered = re.sub(r"(^|[.?!]\s+)([A-Z])", lambda m: m.group(1) + m.group(2).lower(), question.strip())
+    return names_in(lowered, "")
+
+
+def mentions_name(text: str, name: str) -> bool:
+    """Whether ``text`` mentions ``name``: one of its words as a whole word, in any case (a word of
+    three letters or more, or an all-capitals one such as "UK"; "of", "the" and the like do not
+    count), or its initials ("LUF" for "Levelling Up Fund").
+
+    Deliberately loose: "the Boards" mentions "Integrated Care Boards"; what it rules out is text
+    that never comes near the name."""
+    words = [w.rstrip("'’-") for w in name.split() if w.lower() not in _NOT_NAMES]
+    plain = strip_markers(text)
+    low = plain.lower()
+    for w in words:
+        if (len(w) > 2 or w.isupper()) and re.search(rf"(?<![\w&]){re.escape(w.lower())}(?![\w&])", low):
+            return True
+    initials = "".join(w[0] for w in words if w[:1].isupper())
+    return len(initials) >= 2 and re.search(rf"\b{re.escape(initials)}\b", plain) is not None
+
+
 def _add_name(run: list[str], asked: set[str], found: list[str]) -> None:
     while run and run[-1] in ("of", "the"):
         run.pop()

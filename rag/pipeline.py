@@ -355,6 +355,9 @@ class Assistant:
             stats.relevance = verifier.answers_question(standalone, " ".join(s.text for s in verified if s.supported))
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))
         if reason is None:
+            cards = {n for n, p in enumerate(ctx.passages, 1) if p.chunk.is_card}
+            reason = self.policy.on_subject(standalone, verified, [p.text for p in ctx.passages], cards)
+        if reason is None:
             kept = self._with_evidence(standalone, self._with_verdict(standalone, self.policy.keep(verified, strict), verifier), ctx.passages)
             stats.verify_s = clock.lap()
             yield Final(result.answer(kept, ctx.passages))

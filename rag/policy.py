@@ -10,7 +10,10 @@ to abstain, or None to go on.
    answers) states a figure that no passage in the prompt holds (``UNSUPPORTED``: the rest of the
    draft is then context around an invented claim); or the supported text does not answer the
    question (``NOT_AN_ANSWER``).
-4. ``keep``: the sentences shown. Strict mode keeps only supported sentences; otherwise a
+4. ``on_subject``: the question names something, and neither the answer nor the passages it cites
+   ever mention it while another passage does: the answer was drawn from the wrong passage
+   (``NOT_AN_ANSWER``, and the quote fallback looks for the sentence that answers).
+5. ``keep``: the sentences shown. Strict mode keeps only supported sentences; otherwise a
    sentence the model cited stays (flagged when unsupported). Refusal asides go, and so does
    every sentence with no source: uncited, or cited only by our overlap guess that the check
    then rejected, and every certain failure (support 0.0: a number no cited passage holds, a
@@ -23,9 +26,10 @@ to abstain, or None to go on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from .citations import CitedSentence, negation_count, unsupported_numbers
+from .citations import CitedSentence, asked_names, mentions_name, negation_count, unsupported_numbers
+from .decompose import asked_sentence
 from .injection import is_planted_instruction
 from .retriever import tokenize
 from .types import Reason, Sentence
@@ -87,6 +91,33 @@ class AnswerPolicy:
     @staticmethod
     def relevance(answers: bool) -> Reason | None:
         return None if answers else Reason.NOT_AN_ANSWER
+
+    @staticmethod
+    def on_subject(question: str, verified: Sequence[Sentence], passages: Sequence[str], cards: Collection[int] = ()) -> Reason | None:
+        """``NOT_AN_ANSWER`` when the answer is about something else than what the question names.
+
+        The asked sentence (``decompose.asked_sentence``: a situation told before it does not count)
+        names something (``citations.asked_names``: "Integrated Care Boards"); no supported sentence
+        of ``verified`` and no passage they cite mentions any of its names
+        (``citations.mentions_name``: a word of it, or its initials); and a passage the answer does not cite
+        does mention one. "At local level, the picture is mixed [5]." to "At what level have Integrated
+        Care Boards been established?", with passage [4] about the Boards: the model took the wrong
+        passage. ``passages`` are the prompt's texts (``[n]`` is ``passages[n - 1]``); ``cards``, the
+        numbers of document cards among them, do not count as that other passage: a card names the
+        author and title, which an answer from the document's body need not repeat.
+        """
+        names = asked_names(asked_sentence(question))
+        supported = [s for s in verified if s.supported]
+        if not names or not supported:
+            return None
+        cited = {n for s in supported for n in s.citations if 1 <= n <= len(passages)}
+        ours = " ".join([s.text for s in supported] + [passages[n - 1] for n in sorted(cited)])
+        if any(mentions_name(ours, name) for name in names):
+            return None
+        elsewhere = [n for n in range(1, len(passages) + 1) if n not in cited and n not in cards]
+        if any(mentions_name(passages[n - 1], name) for n in elsewhere for name in names):
+            return Reason.NOT_AN_ANSWER
+        return None
 
     def keep(self, verified: Sequence[Sentence], strict: bool | None = None) -> list[Sentence]:
         if self.strict if strict is None else strict:

@@ -13,6 +13,8 @@ from rag.citations import (
     parse_markers,
     render,
     split_sentences,
+    asked_names,
+    mentions_name,
     names_in,
     negation_count,
     names_near,
@@ -360,3 +362,33 @@ def test_not_before_a_focusing_word_counts_as_a_negation_only_when_asked_to():
     assert negation_count(text, focus=False) == 0
     assert negation_count("It is not clear, and not just costly.", focus=False) == 1
     assert negation_count("They did not.", focus=False) == 1
+
+
+@pytest.mark.parametrize(
+    "question, names",
+    [
+        ("At what level have Integrated Care Boards been established?", ["Integrated Care Boards"]),
+        ("By how much will public R&D outside the greater South East rise?", ["R&D", "South East"]),
+        ("Who wrote the article?", []),
+        ("Is it open now? Does the Levelling Up Fund cover Wales?", ["Levelling Up Fund", "Wales"]),
+    ],
+)
+def test_asked_names_are_the_questions_names_without_its_sentences_first_words(question, names):
+    assert asked_names(question) == names
+
+
+@pytest.mark.parametrize(
+    "text, name, mentioned",
+    [
+        ("The LUF is a small fraction of the spend.", "Levelling Up Fund", True),
+        ("The Boards sit at system level [4].", "Integrated Care Boards", True),
+        ("At local level, the picture is mixed [5].", "Integrated Care Boards", False),
+        ("Public R&D investment will rise by 40%.", "R&D", True),
+        ("Every part of the UK.", "UK", True),
+        ("Support for Ukraine.", "UK", False),
+        ("The fund of the towns.", "Fund of the Towns", True),
+        ("Of the cities.", "Fund of the Towns", False),
+    ],
+)
+def test_mentions_name_accepts_one_word_of_the_name_or_its_initials(text, name, mentioned):
+    assert mentions_name(text, name) is mentioned
