@@ -69,7 +69,7 @@ class QuoteFallback:
         order; ``cited`` the numbers the draft cited.
         """
         number = {p.chunk.chunk_id: n for n, p in enumerate(passages, 1)}
-        searched = list(dict.fromkeys(n for n in cited if 1 <= n <= len(passages)))  # each passage once
+        searched = [n for n in cited if 1 <= n <= len(passages)]
         for p in ranked:
             n = number.get(p.chunk.chunk_id)
             if n is not None and n not in searched and len(searched) < len(set(cited)) + self.passages_searched:

@@ -343,20 +343,22 @@ class Assistant:
 
         clock.lap()
         verifier = self.verifier(mode)  # the judge model loads here, after the first words are out
-        raw = "".join(pieces).strip()
-        sentences = attach_citations(raw, [p.text for p in ctx.passages], min_overlap=self.settings.citation_min_overlap)
+        raw, texts = "".join(pieces).strip(), [p.text for p in ctx.passages]
+        sentences = attach_citations(raw, texts, min_overlap=self.settings.citation_min_overlap)
         if gen.hit_limit:
             sentences = drop_cut_off(sentences)
         reason = self.policy.screen(raw, sentences)
         if reason is None:
             verified = [verifier.check(s, ctx.passages, standalone) for s in sentences]
-            reason = self.policy.review(verified, [p.text for p in ctx.passages])
+            reason = self.policy.review(verified, texts)
         if reason is None:
             stats.relevance = verifier.answers_question(standalone, " ".join(s.text for s in verified if s.supported))
             reason = self.policy.relevance(verifier.is_answer(stats.relevance))
+        off_subject = False
         if reason is None:
             cards = {n for n, p in enumerate(ctx.passages, 1) if p.chunk.is_card}
-            reason = self.policy.on_subject(standalone, verified, [p.text for p in ctx.passages], cards)
+            reason = self.policy.on_subject(standalone, verified, texts, cards)
+            off_subject = reason is not None
         if reason is None:
             kept = self._with_evidence(standalone, self._with_verdict(standalone, self.policy.keep(verified, strict), verifier), ctx.passages)
             stats.verify_s = clock.lap()
@@ -364,8 +366,11 @@ class Assistant:
             return
         if reason in self._fallback_reasons:
             # No good answer thrown away: a passage sentence that answers the question, quoted.
-            cited = [n for s in sentences for n in s.cites]
-            found = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, raw)
+            if off_subject:  # the draft came from the wrong passage: look where the question's subject is named
+                cited, draft = self.policy.naming(standalone, texts, cards), ""
+            else:
+                cited, draft = [n for s in sentences for n in s.cites], raw
+            found = self.fallback.run(standalone, ctx.passages, retrieval.passages, cited, verifier, draft)
             if found:
                 quoted, stats.relevance = found
                 quoted = self._with_evidence(standalone, self._with_verdict(standalone, quoted, verifier), ctx.passages)

@@ -114,10 +114,20 @@ class AnswerPolicy:
         ours = " ".join([s.text for s in supported] + [passages[n - 1] for n in sorted(cited)])
         if any(mentions_name(ours, name) for name in names):
             return None
-        elsewhere = [n for n in range(1, len(passages) + 1) if n not in cited and n not in cards]
-        if any(mentions_name(passages[n - 1], name) for n in elsewhere for name in names):
+        if any(n not in cited for n in AnswerPolicy.naming(question, passages, cards)):
             return Reason.NOT_AN_ANSWER
         return None
+
+    @staticmethod
+    def naming(question: str, passages: Sequence[str], cards: Collection[int] = ()) -> list[int]:
+        """The numbers (``[n]`` is ``passages[n - 1]``) of the passages, document cards aside, that
+        mention a name of the asked sentence (``on_subject``), in prompt order: where the quote
+        fallback looks first when the answer was drawn from elsewhere."""
+        names = asked_names(asked_sentence(question))
+        return [
+            n for n in range(1, len(passages) + 1)
+            if n not in cards and any(mentions_name(passages[n - 1], name) for name in names)
+        ]
 
     def keep(self, verified: Sequence[Sentence], strict: bool | None = None) -> list[Sentence]:
         if self.strict if strict is None else strict:

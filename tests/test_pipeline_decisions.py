@@ -259,6 +259,27 @@ def test_the_fallback_searches_sentences_that_share_words_with_the_question_only
     assert answer.abstained and not any(a.startswith("Leisure") for a in judge.asked)
 
 
+BOARDS_QUESTION = "At what level are Integrated Care Boards set up?"
+
+
+def test_an_answer_drawn_from_a_passage_that_never_names_the_asked_subject_gives_way_to_one_that_does():
+    judge = FakeJudge(("Leisure centres",), answering=("Integrated Care Boards",))
+    assistant, _, _ = make(f"{CENTRES} [2].", judge=judge, fallback=True)
+    answer = assistant.ask(BOARDS_QUESTION)
+    assert not answer.abstained and answer.stats.fallback_from == "not_an_answer"
+    assert answer.text.startswith("Integrated Care Boards and Partnerships are set up at the level") and answer.text.endswith("[3].")
+    # the passage naming the Boards was searched, though the draft cited only [2]
+    assert any(a.startswith("Integrated Care Boards") for a in judge.asked)
+
+
+def test_without_the_fallback_an_answer_about_something_else_abstains_and_one_about_the_subject_stands():
+    judge = FakeJudge(("Leisure centres", "Integrated Care Boards"))
+    assistant, _, _ = make(f"{CENTRES} [2].", judge=judge)
+    assert assistant.ask(BOARDS_QUESTION).reason == Reason.NOT_AN_ANSWER
+    assistant, _, _ = make("Integrated Care Boards are set up at the level of each local health system [3].", judge=judge)
+    assert not assistant.ask(BOARDS_QUESTION).abstained
+
+
 def test_the_fallback_needs_the_llm_judge_and_can_be_turned_off():
     assistant, _, _ = make("Most swimming pools in England will close next winter [1] [2].", fallback=True)
     assert assistant.ask(QUESTION, judge="lexical").abstained  # no judge to vouch for a quote

@@ -89,3 +89,9 @@ def test_an_abbreviation_or_one_word_of_the_name_counts_as_naming_it():
     passages = [BOARDS, "The Boards were set up at system level."]
     question = "At what level have Integrated Care Boards been established?"
     assert AnswerPolicy.on_subject(question, [sentence("At system level.", (2,))], passages) is None
+
+
+def test_naming_lists_the_passages_that_mention_the_asked_subject_in_prompt_order_cards_aside():
+    question = "At what level have Integrated Care Boards been established?"
+    assert AnswerPolicy.naming(question, [CARD, MIXED, BOARDS, "The Boards meet monthly."], cards={1}) == [3, 4]
+    assert AnswerPolicy.naming("At what level is it set up?", [BOARDS], cards=()) == []
