@@ -114,9 +114,8 @@ class AnswerPolicy:
         ours = " ".join([s.text for s in supported] + [passages[n - 1] for n in sorted(cited)])
         if any(mentions_name(ours, name) for name in names):
             return None
-        if any(n not in cited for n in AnswerPolicy.naming(question, passages, cards)):
-            return Reason.NOT_AN_ANSWER
-        return None
+        # the cited passages name none of them, so any passage that does is one the answer did not cite
+        return Reason.NOT_AN_ANSWER if AnswerPolicy.naming(question, passages, cards) else None
 
     @staticmethod
     def naming(question: str, passages: Sequence[str], cards: Collection[int] = ()) -> list[int]:
