@@ -196,8 +196,11 @@ class ContextBuilder:
             runs.append(run)
         return runs
 
-    def pick(self, windows: list[Window], retrieved: list[Passage]) -> Window:
-        """The window holding the best-ranked passages: each retrieved passage counts 1/rank."""
+    def pick(self, windows: list[Window], retrieved: list[Passage], document: str | None = None) -> Window:
+        """The window holding the best-ranked passages: each retrieved passage counts 1/rank. With
+        ``document`` (the ``doc_id`` the question names) only that document's windows are weighed."""
+        own = [w for w in windows if document is not None and w.passages and w.passages[0].chunk.doc_id == document]
+        windows = own or windows
         best, best_score = windows[0], -1.0
         for w in windows:
             ids = w.chunk_ids
@@ -241,18 +244,20 @@ class ContextBuilder:
         k: int = 4,
         query_vector: np.ndarray | None = None,
         scorer: _Similarities | None = None,
+        document: str | None = None,
     ) -> Context:
         """The prompt for ``question`` from the ranked ``retrieved`` passages.
 
         The whole ranking picks the window; the top ``k`` are the passages shown outside it (or, without
         windows, the passages shown). Passages shown that were not retrieved get their question similarity from ``scorer``
-        (shown as the citation score).
+        (shown as the citation score). ``document``, the ``doc_id`` the question names
+        (``retriever.named_document``), confines the window to that document.
         """
         windows = self.windows(store)
         if not windows:
             top = retrieved[:k]
             return Context(ChatPrompt(SYSTEM, _format(top), answer_tail(question, style=self.answer_style)), top, False)
-        window = windows[0] if len(windows) == 1 else self.pick(windows, retrieved)
+        window = windows[0] if len(windows) == 1 else self.pick(windows, retrieved, document)
         inside = window.chunk_ids
         extra = [p for p in retrieved[:k] if p.chunk.chunk_id not in inside and not p.chunk.is_card][: self.extra_passages]
         by_id = {p.chunk.chunk_id: p for p in retrieved}

@@ -326,7 +326,10 @@ class Assistant:
             yield Final(result.abstain(reason))
             return
 
-        ctx = self.context.run(standalone, retriever.store, retrieval.passages, k=k, query_vector=retrieval.query_vector, scorer=retriever)
+        ctx = self.context.run(
+            standalone, retriever.store, retrieval.passages, k=k, query_vector=retrieval.query_vector, scorer=retriever,
+            document=retrieval.document,
+        )
         stats.whole_corpus, stats.prefix, stats.window = ctx.whole_corpus, ctx.prefix, ctx.window
         gen, pieces = GenerationStats(), []
         drafted = self.generator.stream(ctx.prompt, max_tokens=self.settings.max_new_tokens, stats=gen)

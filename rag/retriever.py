@@ -84,6 +84,45 @@ def content_query(question: str) -> str:
     return out if len(re.findall(r"\w+", out)) >= 3 else question
 
 
+#: Reference words that name no document in particular: any document is a document or a piece.
+_GENERIC_REFERENCE = frozenset({"document", "piece"})
+
+
+def named_document(question: str, documents: Iterable[Any]) -> str | None:
+    """The ``doc_id`` of the one document ``question`` names, or None.
+
+    Each phrase that points at a document ("the blog post", "the White Paper's summary", "according
+    to the author") is matched against each document's title, kind and publisher (its metadata): the
+    document sharing most of the phrase's words is the one named ("blog" → the document whose kind is
+    "blog article"; "paper" → the "policy paper"); "the author" names the one document with an author.
+    None when no phrase matches, when two documents tie, or when the question names two documents
+    ("What does the article say about the White Paper?"): then every document is searched alike.
+    """
+    documents = list(documents)
+    if len(documents) < 2:
+        return None
+    named: set[str] = set()
+    for match in _DOCUMENT_REFERENCE.finditer(question):
+        words = set(tokenize(match.group(0))) - _GENERIC_REFERENCE
+        if not words:
+            continue
+        if words == {"author"}:
+            scores = {d.doc_id: float(bool(d.metadata.get("author"))) for d in documents}
+        else:
+            scores = {d.doc_id: float(len(words & _descriptor(d))) for d in documents}
+        best = max(scores.values())
+        winners = [doc_id for doc_id, score in scores.items() if score == best]
+        if best > 0 and len(winners) == 1:
+            named.add(winners[0])
+    return named.pop() if len(named) == 1 else None
+
+
+def _descriptor(document: Any) -> set[str]:
+    """The words a reader may call ``document`` by: its title, kind and publisher."""
+    meta = document.metadata or {}
+    return set(tokenize(" ".join(str(x) for x in (document.title, meta.get("kind", ""), meta.get("publisher", "")))))
+
+
 def reciprocal_rank_fusion(rankings: Iterable[Sequence[int]], rrf_k: int) -> dict[int, float]:
     """Each id's fused score: the sum over ``rankings`` (ids, best first) of 1 / (``rrf_k`` + rank)."""
     fused: dict[int, float] = {}
@@ -104,6 +143,8 @@ class RetrievalResult:
     best_sentence: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = None
+    #: The ``doc_id`` of the one document the question names ("the article", "the White Paper"), if any.
+    document: str | None = None
 
 
 class BM25Index:
@@ -178,20 +219,32 @@ class FusedRetriever:
     def run(self, question: str, k: int = 4) -> RetrievalResult:
         """Top-``k`` passages for ``question``. A question naming a document is also searched without
         the name (``content_query``) and the two rankings are fused by reciprocal rank; relevance,
-        scores and the query vector stay those of the question as asked."""
+        scores and the query vector stay those of the question as asked. When the name points at one
+        document of several (``named_document``), that document's passages come first, in their order,
+        and ``RetrievalResult.document`` says which it is: "When was the article published?" is about
+        the article, however well the other document's date matches."""
         if k < 1:
             raise ValueError("k must be at least 1")
+        document = named_document(question, self.store.documents.values())
+        n = max(k, self.candidates) if document is not None else k
         content = content_query(question)
         if content == question:
-            return self._search(question, k)
-        n = max(k, self.candidates)
-        asked, without = self._search(question, n), self._search(content, n)
-        fused = reciprocal_rank_fusion(([p.chunk.chunk_id for p in r.passages] for r in (asked, without)), self.rrf_k)
-        passage = {p.chunk.chunk_id: p for p in without.passages} | {p.chunk.chunk_id: p for p in asked.passages}
-        order = sorted(fused, key=lambda c: (-fused[c], -passage[c].dense_score))[:k]
-        asked.passages = [passage[c] for c in order]
-        asked.timings = {key: asked.timings.get(key, 0.0) + without.timings.get(key, 0.0) for key in asked.timings}
-        return asked
+            result = self._search(question, n)
+        else:
+            n = max(k, self.candidates)
+            asked, without = self._search(question, n), self._search(content, n)
+            fused = reciprocal_rank_fusion(([p.chunk.chunk_id for p in r.passages] for r in (asked, without)), self.rrf_k)
+            passage = {p.chunk.chunk_id: p for p in without.passages} | {p.chunk.chunk_id: p for p in asked.passages}
+            order = sorted(fused, key=lambda c: (-fused[c], -passage[c].dense_score))
+            asked.passages = [passage[c] for c in order]
+            asked.timings = {key: asked.timings.get(key, 0.0) + without.timings.get(key, 0.0) for key in asked.timings}
+            result = asked
+        if document is not None:
+            result.passages.sort(key=lambda p: p.chunk.doc_id != document)  # stable: each part keeps its order
+            result.document = document
+            log.debug("the question names document %s", document)
+        result.passages = result.passages[:k]
+        return result
 
     def _search(self, question: str, k: int) -> RetrievalResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -101,6 +101,14 @@ def test_a_question_about_a_document_picks_a_window_of_that_document(two_docs):
     assert ctx.window == "Article"
 
 
+def test_the_document_a_question_names_confines_the_window_to_it_whatever_the_ranking(two_docs):
+    builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=120)
+    ranked = _ranked(two_docs, [3, 4, 5, 6, 7, 0, 1])  # the White Paper's hits outrank the article's
+    assert builder.run("When was it published?", two_docs, ranked, k=4).window.startswith("White Paper")
+    ctx = builder.run("When was the article published?", two_docs, ranked, k=4, document="article")
+    assert ctx.window == "Article"
+
+
 def test_without_windows_the_prompt_holds_the_top_k_passages(two_docs):
     builder = ContextBuilder(ScriptedModel(""), whole_corpus_tokens=50, window_tokens=0)
     ranked = _ranked(two_docs, [9, 10, 2, 4, 5])

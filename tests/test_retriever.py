@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fakes import fake_passages, write_one_sentence_answer_corpus
-from rag.retriever import FusedRetriever, RetrievalResult, content_query
+from rag.retriever import FusedRetriever, RetrievalResult, content_query, named_document
+from rag.types import Chunk, Document, Passage
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,62 @@ def test_a_question_naming_no_document_is_searched_once():
     retriever = RankingRetriever({"Which pools may close?": [2, 0, 1]})
     result = retriever.run("Which pools may close?", k=2)
     assert retriever.queries == ["Which pools may close?"] and [p.chunk.chunk_id for p in result.passages] == [2, 0]
+
+
+BLOG = Document("blog", "/docs/blog.txt", "Levelling Up is a call for collaboration", "", {"kind": "blog article", "author": "Luke Bevir", "publisher": "Mutual Ventures (blog)"})
+PAPER = Document("paper", "/docs/paper.txt", "Levelling Up the United Kingdom: executive summary", "", {"kind": "policy paper", "publisher": "DLUHC"})
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("When was the blog post updated?", "blog"),
+        ("When was the article published?", "blog"),
+        ("According to the author, who should collaborate?", "blog"),  # the one document with an author
+        ("What health mission does the White Paper set?", "paper"),  # its kind is a paper
+        ("How big is the fund in this White Paper summary?", "paper"),
+        ("What is the summary's first mission?", "paper"),
+        ("What does the article say about the White Paper?", None),  # two documents named
+        ("Which missions does the report list?", None),  # no document is a report
+        ("What is in the document?", None),  # every document is a document
+        ("How many missions are there?", None),  # names none
+    ],
+)
+def test_a_phrase_naming_a_document_is_matched_to_its_title_kind_publisher_or_author(question, named):
+    assert named_document(question, [BLOG, PAPER]) == named
+
+
+def test_with_one_document_there_is_nothing_to_choose():
+    assert named_document("When was the article published?", [BLOG]) is None
+
+
+class TwoDocumentRetriever(RankingRetriever):
+    """Chunks 0-2 are the paper's, 3-5 the blog's."""
+
+    def __init__(self, rankings: dict[str, list[int]]) -> None:
+        super().__init__(rankings)
+        self.store.documents = {"paper": PAPER, "blog": BLOG}
+        for p in self.passages:
+            doc = PAPER if p.chunk.chunk_id < 3 else BLOG
+            chunk = Chunk(p.chunk.chunk_id, doc.doc_id, p.chunk.start, p.chunk.end, p.chunk.text)
+            self.store.chunks[chunk.chunk_id] = chunk
+            self.passages[chunk.chunk_id] = Passage(chunk, doc.source, doc.title, p.score, dense_score=p.dense_score)
+
+
+def test_the_named_documents_passages_come_first_in_their_order_and_the_result_says_which_document():
+    asked = "When was the article published?"
+    retriever = TwoDocumentRetriever({asked: [0, 4, 1, 3, 2, 5], content_query(asked): [1, 0, 2, 4, 3, 5]})
+    result = retriever.run(asked, k=4)
+    ids = [p.chunk.chunk_id for p in result.passages]
+    assert result.document == "blog"
+    # Fused, the paper's 0 and 1 lead; the blog's three passages (4, 3, 5 in fused order) now come first.
+    assert ids == [4, 3, 5, 0]
+
+
+def test_a_question_naming_no_document_keeps_the_fused_order_and_names_no_document():
+    retriever = TwoDocumentRetriever({"Which pools may close?": [0, 4, 1]})
+    result = retriever.run("Which pools may close?", k=3)
+    assert result.document is None and [p.chunk.chunk_id for p in result.passages] == [0, 4, 1]
 
 
 def test_k_below_one_is_refused():
