@@ -9,11 +9,11 @@ from typing import Any
 
 def register_eval(sub: Any, add_common_options: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("eval", help="run an evaluation suite")
-    p.add_argument("--suite", default="seed", help="seed, whitepaper, conditionalqa, judge or verdicts (default seed)")
+    p.add_argument("--suite", default="seed", help="seed, seed-default (the seed questions over the default corpus), whitepaper, conditionalqa, judge or verdicts (default seed)")
     p.add_argument("--out", help="report folder (default eval/reports/<suite>)")
     p.add_argument("--limit", type=int, help="evaluate only the first N items (a stratified sample for judge)")
     p.add_argument("--split", choices=["all", "dev", "test"], default="all",
-                   help="seed, whitepaper, conditionalqa: dev (for tuning), test (only reported on) or all (default); "
+                   help="seed, seed-default, whitepaper, conditionalqa: dev (for tuning), test (only reported on) or all (default); "
                         "conditionalqa's test part is its fixed sample of 100 (what --limit 100 answers)")
     p.add_argument("--data", metavar="DIR", help="folder holding wice/ and conditionalqa/ (default $RAG_EVAL_DATA or ../shared/eval-data)")
     p.add_argument("--compare", metavar="OTHER_REPORT", help="print deltas against another report's metrics.json")

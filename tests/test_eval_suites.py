@@ -187,3 +187,18 @@ def test_verdict_rows_count_a_verdict_right_wrong_or_missing_and_the_metrics_add
     shipped = verdict_pairs()
     assert len(shipped) == 134 and {p["verdict"] for p in shipped} == {"yes", "no"}
     assert len(verdict_pairs(5)) == 5
+
+
+@pytest.mark.parametrize(("suite", "corpus"), [("seed", ["ARTICLE"]), ("seed-default", ["ARTICLE", "WHITE_PAPER"]), ("whitepaper", ["ARTICLE", "WHITE_PAPER"])])
+def test_each_question_suite_asks_its_questions_over_its_corpus_in_an_index_of_its_own(monkeypatch, tmp_path, suite, corpus):
+    import eval.suites as suites
+
+    calls = []
+    monkeypatch.setattr(suites, "run_qa_suite", lambda name, items, settings, sources, limit, split: calls.append((name, items, settings, sources, split)))
+    suites.SUITES[suite](Settings().replace(cache_dir=tmp_path), split="dev")
+    (name, items, settings, sources, split), = calls
+    assert name == suite and split == "dev" and suite in suites.SPLIT_SUITES
+    assert sources == [getattr(suites, c) for c in corpus]
+    assert settings.index_dir == tmp_path / "eval-index" / suite
+    dataset = "whitepaper" if suite == "whitepaper" else "seed"
+    assert [r["id"] for r in items] == [json.loads(line)["id"] for line in (DATASETS / f"{dataset}.jsonl").open()]
