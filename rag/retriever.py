@@ -98,16 +98,17 @@ def named_document(question: str, documents: Iterable[Any]) -> str | None:
     None when no phrase matches, when two documents tie, or when the question names two documents
     ("What does the article say about the White Paper?"): then every document is searched alike.
     """
-    documents = list(documents)
+    matches = list(_DOCUMENT_REFERENCE.finditer(question))
+    documents = list(documents) if matches else []
     if len(documents) < 2:
         return None
     named: set[str] = set()
-    for match in _DOCUMENT_REFERENCE.finditer(question):
+    for match in matches:
         words = set(tokenize(match.group(0))) - _GENERIC_REFERENCE
         if not words:
             continue
         if words == {"author"}:
-            scores = {d.doc_id: float(bool(d.metadata.get("author"))) for d in documents}
+            scores = {d.doc_id: float(bool((d.metadata or {}).get("author"))) for d in documents}
         else:
             scores = {d.doc_id: float(len(words & _descriptor(d))) for d in documents}
         best = max(scores.values())
@@ -226,12 +227,12 @@ class FusedRetriever:
         if k < 1:
             raise ValueError("k must be at least 1")
         document = named_document(question, self.store.documents.values())
-        n = max(k, self.candidates) if document is not None else k
         content = content_query(question)
+        # More than k when the ranking is reordered below (fused, or the named document first), then cut to k.
+        n = k if content == question and document is None else max(k, self.candidates)
         if content == question:
             result = self._search(question, n)
         else:
-            n = max(k, self.candidates)
             asked, without = self._search(question, n), self._search(content, n)
             fused = reciprocal_rank_fusion(([p.chunk.chunk_id for p in r.passages] for r in (asked, without)), self.rrf_k)
             passage = {p.chunk.chunk_id: p for p in without.passages} | {p.chunk.chunk_id: p for p in asked.passages}
